@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+// spindle/errors.hpp - the exception hierarchy, rooted at spindle::Error.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace spindle {
+
+/// The root of every exception spindle throws for a runtime condition, so a
+/// caller can catch the whole library at once (`catch (const spindle::Error&)`).
+///
+/// Programming errors (calling `task_done()` too often, a nonsensical
+/// argument) are not `Error`s: they throw `std::logic_error` or
+/// `std::invalid_argument`, as the standard library does.
+class Error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A put on a closed queue, or a get on a closed and drained one: Python
+/// 3.13's `queue.ShutDown`.
+class QueueClosed : public Error {
+public:
+  QueueClosed() : Error("queue is closed") {}
+  using Error::Error;
+};
+
+/// A non-blocking or timed put found the queue full: Python's `queue.Full`.
+class QueueFull : public Error {
+public:
+  QueueFull() : Error("queue is full") {}
+  using Error::Error;
+};
+
+/// A non-blocking or timed get found the queue empty: Python's `queue.Empty`.
+class QueueEmpty : public Error {
+public:
+  QueueEmpty() : Error("queue is empty") {}
+  using Error::Error;
+};
+
+/// A timed wait ran out: Python's `TimeoutError` (as raised by
+/// `Future.result(timeout)` and `as_completed(timeout=)`).
+class TimeoutError : public Error {
+public:
+  using Error::Error;
+};
+
+/// The result of a cancelled future was asked for: Python's
+/// `concurrent.futures.CancelledError`.
+class CancelledError : public Error {
+public:
+  CancelledError() : Error("future was cancelled") {}
+  using Error::Error;
+};
+
+/// `submit` was called on an executor that has been shut down (Python raises
+/// `RuntimeError('cannot schedule new futures after shutdown')`).
+class ExecutorShutdown : public Error {
+public:
+  ExecutorShutdown() : Error("cannot schedule new work after shutdown") {}
+  using Error::Error;
+};
+
+/// An executor can no longer run work (a worker failed in a way the pool
+/// cannot recover from): Python's `concurrent.futures.BrokenExecutor`.
+class BrokenExecutor : public Error {
+public:
+  using Error::Error;
+};
+
+namespace subprocess {
+
+/// The root of every error from `spindle::subprocess`: Python's
+/// `subprocess.SubprocessError`.
+class SubprocessError : public Error {
+public:
+  using Error::Error;
+};
+
+/// A child exited with a non-zero status where `check` asked for success:
+/// Python's `subprocess.CalledProcessError`. Named `out`/`err` rather than
+/// `stdout`/`stderr` because those are macros in C.
+class CalledProcessError : public SubprocessError {
+public:
+  CalledProcessError(int returncode, std::vector<std::string> args, std::string out = {},
+                     std::string err = {})
+      : SubprocessError(describe(returncode, args)), returncode_(returncode),
+        args_(std::move(args)), out_(std::move(out)), err_(std::move(err)) {}
+
+  /// The child's exit status; -N if it was killed by signal N.
+  int returncode() const noexcept { return returncode_; }
+  /// The command line that was run.
+  const std::vector<std::string>& args() const noexcept { return args_; }
+  /// Captured standard output (empty if it was not captured).
+  const std::string& out() const noexcept { return out_; }
+  /// Captured standard error (empty if it was not captured).
+  const std::string& err() const noexcept { return err_; }
+
+private:
+  static std::string describe(int returncode, const std::vector<std::string>& args) {
+    std::string program = args.empty() ? std::string("<no args>") : args.front();
+    if (returncode < 0)
+      return "command '" + program + "' died with signal " + std::to_string(-returncode);
+    return "command '" + program + "' returned non-zero exit status " +
+           std::to_string(returncode);
+  }
+
+  int returncode_;
+  std::vector<std::string> args_;
+  std::string out_;
+  std::string err_;
+};
+
+/// A timed wait on a child ran out: Python's `subprocess.TimeoutExpired`.
+/// Carries the output read before the timeout, so nothing is lost.
+class TimeoutExpired : public SubprocessError {
+public:
+  TimeoutExpired(std::vector<std::string> args, std::chrono::duration<double> timeout,
+                 std::string out = {}, std::string err = {})
+      : SubprocessError(describe(args, timeout)), args_(std::move(args)), timeout_(timeout),
+        out_(std::move(out)), err_(std::move(err)) {}
+
+  /// The command line that was run.
+  const std::vector<std::string>& args() const noexcept { return args_; }
+  /// The timeout that expired.
+  std::chrono::duration<double> timeout() const noexcept { return timeout_; }
+  /// Standard output read before the timeout (empty if not captured).
+  const std::string& out() const noexcept { return out_; }
+  /// Standard error read before the timeout (empty if not captured).
+  const std::string& err() const noexcept { return err_; }
+
+private:
+  static std::string describe(const std::vector<std::string>& args,
+                              std::chrono::duration<double> timeout) {
+    std::string program = args.empty() ? std::string("<no args>") : args.front();
+    return "command '" + program + "' timed out after " + std::to_string(timeout.count()) +
+           " seconds";
+  }
+
+  std::vector<std::string> args_;
+  std::chrono::duration<double> timeout_;
+  std::string out_;
+  std::string err_;
+};
+
+/// The child could not be started (missing or non-executable program, bad
+/// working directory, ...): the parent gets this exception instead of a
+/// child exit status of 127. Python raises `OSError` (`FileNotFoundError`,
+/// `PermissionError`) here.
+class SpawnError : public SubprocessError {
+public:
+  SpawnError(int errno_value, std::string program, std::string what_failed = "exec")
+      : SubprocessError(describe(errno_value, program, what_failed)), errno_(errno_value),
+        program_(std::move(program)) {}
+
+  /// The errno reported by the failed system call (ENOENT, EACCES, ...).
+  int errno_value() const noexcept { return errno_; }
+  /// The same errno as a `std::error_code` in `std::generic_category()`.
+  std::error_code code() const noexcept { return {errno_, std::generic_category()}; }
+  /// The program that could not be started.
+  const std::string& program() const noexcept { return program_; }
+
+private:
+  static std::string describe(int errno_value, const std::string& program,
+                              const std::string& what_failed) {
+    return "cannot start '" + program + "': " + what_failed + " failed: " +
+           std::generic_category().message(errno_value) + " (errno " +
+           std::to_string(errno_value) + ")";
+  }
+
+  int errno_;
+  std::string program_;
+};
+
+}  // namespace subprocess
+}  // namespace spindle

@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: MIT
+// spindle/spindle.hpp - umbrella header: includes every public header.
+#pragma once
+
+#include "errors.hpp"
+#include "event.hpp"
