@@ -4,3 +4,4 @@
 
 #include "errors.hpp"
 #include "event.hpp"
+#include "queue.hpp"
