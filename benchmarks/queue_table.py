@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# benchmarks/queue_table.py - turn queue_bench's JSON output into the markdown
+# table of issue 2 (median Mitems/s, ping-pong µs, idle CPU) and the ratios it
+# targets. Usage: queue_table.py queue_bench.json
+#
+# Reads the "median" aggregates when the run had repetitions, plain runs
+# otherwise (then the median of whatever runs share a name).
+import json
+import statistics
+import sys
+
+CONTENDERS = [
+    ("ClosableQueueBounded", "spindle ClosableQueue, bounded (1024)"),
+    ("ClosableQueueUnbounded", "spindle ClosableQueue, unbounded"),
+    ("Baseline", "mutex + condvar + deque baseline, bounded (1024)"),
+    ("BaselineUnbounded", "mutex + condvar + deque baseline, unbounded"),
+    ("TbbBoundedQueue", "oneTBB concurrent_bounded_queue (1024)"),
+    ("BoostSyncBoundedQueue", "Boost.Thread sync_bounded_queue (1024, closable)"),
+    ("BoostFiberChannel", "Boost.Fiber buffered_channel (1024, closable)"),
+    ("Moodycamel", "moodycamel BlockingConcurrentQueue (unbounded, no close)"),
+    ("MoodycamelTokens", "the same with producer/consumer tokens"),
+]
+SHAPES = ["1p1c", "2p2c", "4p4c"]
+IDLE_CPU_LIMIT_US = 1000.0  # "burns no CPU after a short spin": < 2% of a 50 ms wait
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    runs = {}  # (contender, scenario) -> list of result dicts
+    errors = {}
+    has_aggregates = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
+    for b in data["benchmarks"]:
+        if b.get("error_occurred"):
+            name = b["name"].split("/")[0]
+            errors[name] = b.get("error_message", "error")
+            continue
+        if has_aggregates and b.get("aggregate_name") != "median":
+            continue
+        if not has_aggregates and b.get("run_type") == "aggregate":
+            continue
+        name = b.get("run_name", b["name"]).split("/")[0]
+        if not name.startswith("BM_"):
+            continue
+        contender, _, scenario = name[3:].rpartition("_")
+        runs.setdefault((contender, scenario), []).append(b)
+    return data.get("context", {}), runs, errors
+
+
+def value(runs, contender, scenario, key, scale=1.0):
+    found = runs.get((contender, scenario))
+    if not found:
+        return None
+    values = [b[key] for b in found if key in b]
+    return statistics.median(values) * scale if values else None
+
+
+def fmt(x, digits=1):
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: queue_table.py queue_bench.json")
+    context, runs, errors = load(sys.argv[1])
+    mitems = lambda c, s: value(runs, c, s, "items_per_second", 1e-6)
+    ping = lambda c: value(runs, c, "Ping", "rt_us")
+    idle = lambda c: value(runs, c, "Idle", "idle_cpu_us")
+
+    print(f"Median of {context.get('executable', 'queue_bench')} runs on "
+          f"{context.get('num_cpus', '?')} CPUs, {context.get('date', '')}; "
+          "Mitems/s moving uint64_t items, higher is better.\n")
+    print("| queue | 1p1c | 2p2c | 4p4c | 4p4c/2p2c | ping-pong round trip | "
+          "idle consumer CPU per 50 ms wait |")
+    print("|---|---|---|---|---|---|---|")
+    for key, label in CONTENDERS:
+        if not any(k[0] == key for k in runs):
+            continue
+        cells = [fmt(mitems(key, s)) for s in SHAPES]
+        scale = ratio(mitems(key, "4p4c"), mitems(key, "2p2c"))
+        p = ping(key)
+        i = idle(key)
+        print(f"| {label} | {' | '.join(cells)} | {fmt(scale, 2)} | "
+              f"{fmt(p, 2) + ' µs' if p is not None else '–'} | "
+              f"{fmt(i, 0) + ' µs' if i is not None else '–'} |")
+    for name, message in sorted(errors.items()):
+        print(f"\nFAILED {name}: {message}")
+
+    targets = []
+    for s in ("2p2c", "4p4c"):
+        targets.append((f"bounded ClosableQueue / Boost.Fiber buffered_channel, {s}",
+                        ratio(mitems("ClosableQueueBounded", s), mitems("BoostFiberChannel", s)),
+                        ">= 1.0", lambda r: r >= 1.0))
+    for s in ("2p2c", "4p4c"):
+        targets.append((f"bounded ClosableQueue / baseline, {s}",
+                        ratio(mitems("ClosableQueueBounded", s), mitems("Baseline", s)),
+                        ">= 7", lambda r: r >= 7.0))
+    for s in ("2p2c", "4p4c"):
+        targets.append((f"unbounded ClosableQueue / moodycamel (no tokens), {s}",
+                        ratio(mitems("ClosableQueueUnbounded", s), mitems("Moodycamel", s)),
+                        ">= 1.0", lambda r: r >= 1.0))
+    for key, label in (("ClosableQueueBounded", "bounded"), ("ClosableQueueUnbounded", "unbounded")):
+        targets.append((f"{label} ClosableQueue 4p4c / its 2p2c",
+                        ratio(mitems(key, "4p4c"), mitems(key, "2p2c")),
+                        ">= 0.75", lambda r: r >= 0.75))
+    for key, label in (("ClosableQueueBounded", "bounded"), ("ClosableQueueUnbounded", "unbounded")):
+        targets.append((f"{label} ClosableQueue ping-pong round trip, µs", ping(key),
+                        "<= 1", lambda r: r <= 1.0))
+    for key, label in (("ClosableQueueBounded", "bounded"), ("ClosableQueueUnbounded", "unbounded")):
+        targets.append((f"{label} ClosableQueue idle consumer CPU per 50 ms wait, µs", idle(key),
+                        f"<= {IDLE_CPU_LIMIT_US:.0f}", lambda r: r <= IDLE_CPU_LIMIT_US))
+
+    print("\n| issue 2 target | measured | goal | |")
+    print("|---|---|---|---|")
+    for label, measured, goal, ok in targets:
+        verdict = "–" if measured is None else ("met" if ok(measured) else "MISSED")
+        print(f"| {label} | {fmt(measured, 2)} | {goal} | {verdict} |")
+
+
+if __name__ == "__main__":
+    main()
