@@ -54,7 +54,7 @@ TEST_CASE("One set() releases every thread blocked in wait()", "[event]") {
   spindle::Event e;
   std::atomic<int> released{0};
   std::vector<std::atomic<pid_t>> tids(waiters);
-  std::vector<bool> timed_result(waiters, false);
+  std::vector<int> timed_result(waiters, 0);  // not vector<bool>: threads write neighbours
   std::vector<std::thread> threads;
   for (int i = 0; i < waiters; ++i) {
     threads.emplace_back([&, i] {
@@ -62,9 +62,9 @@ TEST_CASE("One set() releases every thread blocked in wait()", "[event]") {
       // Half wait without a timeout, half with a long one: both must wake.
       if (i % 2 == 0) {
         e.wait();
-        timed_result[i] = true;
+        timed_result[i] = 1;
       } else {
-        timed_result[i] = e.wait(1h);
+        timed_result[i] = e.wait(1h) ? 1 : 0;
       }
       released.fetch_add(1);
     });
@@ -79,7 +79,7 @@ TEST_CASE("One set() releases every thread blocked in wait()", "[event]") {
   e.set();
   for (auto& t : threads) t.join();
   REQUIRE(released.load() == waiters);
-  for (int i = 0; i < waiters; ++i) REQUIRE(timed_result[i]);
+  for (int i = 0; i < waiters; ++i) REQUIRE(timed_result[i] == 1);
   // A generous bound: one set() woke them all, nobody waited out the hour.
   REQUIRE(Clock::now() - start < 30s);
 }
