@@ -34,10 +34,10 @@ struct ThreadPoolOptions {
   /// Runs once at the start of each worker thread (bind Python's `initargs`
   /// into it). If it throws, the pool becomes broken: queued and later work
   /// fails with `BrokenExecutor`, as Python's `BrokenThreadPool`.
-  std::function<void()> initializer;
+  std::function<void()> initializer = {};
   /// Worker threads are named `<prefix>_<n>` (cut to the kernel's 15
   /// characters); empty means "spindle-pool".
-  std::string thread_name_prefix;
+  std::string thread_name_prefix = {};
 };
 
 /// The lazy, ordered results of `ThreadPoolExecutor::map` (Python's

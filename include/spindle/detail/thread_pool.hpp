@@ -87,6 +87,7 @@ public:
         throw_closed();
       }
       slot.local.push(task);
+      slot.hint.store(slot.local.size(), std::memory_order_relaxed);
       pending_.fetch_add(1, std::memory_order_seq_cst);
     } else {
       std::lock_guard lock(global_lock_);
@@ -123,6 +124,7 @@ public:
       for (std::size_t i = 0; i < max_workers_; ++i) {
         std::lock_guard lock(slots_[i].lock);
         drained.append(std::move(slots_[i].local));
+        slots_[i].hint.store(0, std::memory_order_relaxed);
       }
       while (StateBase* t = drained.pop()) {
         t->cancel();
@@ -169,18 +171,25 @@ public:
     return tl_worker != nullptr && &tl_worker->core == this;
   }
 
-  /// One task from this worker's queue, the shared queue (taking a batch)
-  /// or another worker's queue (taking half), or null.
+  /// One task from this worker's queue, another worker's queue (taking
+  /// half) or the shared queue (taking a batch), or null.
+  ///
+  /// Why steal before taking from the shared queue: tasks in workers' queues
+  /// were taken from it earlier, so they are older. Taking the oldest first
+  /// keeps tasks starting in about submission order, as with Python's single
+  /// queue: with N workers, the first N tasks submitted run at once even if
+  /// they block (e.g. on each other, or on an Event).
   StateBase* find_work(std::size_t self) noexcept {
     Slot& me = slots_[self];
     StateBase* task = nullptr;
-    {
+    if (me.hint.load(std::memory_order_relaxed) != 0) {
       std::lock_guard lock(me.lock);
       task = me.local.pop();
+      me.hint.store(me.local.size(), std::memory_order_relaxed);
     }
+    if (task == nullptr && pending_.load(std::memory_order_acquire) > 0) task = steal(self);
     if (task == nullptr && pending_.load(std::memory_order_acquire) > 0)
       task = take_from_global(me);
-    if (task == nullptr && pending_.load(std::memory_order_acquire) > 0) task = steal(self);
     if (task != nullptr) pending_.fetch_sub(1, std::memory_order_relaxed);
     return task;
   }
@@ -197,7 +206,10 @@ public:
 private:
   struct alignas(64) Slot {
     SpinLock lock;
-    TaskList local;      // guarded by lock
+    TaskList local;  // guarded by lock
+    // local.size(), stored under lock; read without it as a hint, so idle
+    // workers skip empty queues without taking their locks.
+    std::atomic<std::size_t> hint{0};
     std::thread thread;  // guarded by PoolCore::threads_mutex_
   };
 
@@ -227,15 +239,17 @@ private:
     std::lock_guard lock(global_lock_);
     const std::size_t queued = global_.size();
     if (queued == 0) return nullptr;
-    // A fair share for each worker, at most 32: big enough to amortize the
-    // shared lock, small enough to leave work for the others.
+    // Half a fair share for each worker, at most 32: big enough to amortize
+    // the shared lock when much is queued, one task when little is (so a
+    // worker never sits on work an idle worker could start).
     const std::size_t workers = std::max<std::size_t>(1, started_.load(std::memory_order_relaxed));
-    const std::size_t n = std::clamp<std::size_t>(queued / workers, 1, 32);
+    const std::size_t n = std::clamp<std::size_t>(queued / (2 * workers), 1, 32);
     TaskList batch = global_.pop_front(n);
     StateBase* first = batch.pop();
     if (!batch.empty()) {
       std::lock_guard slot_lock(me.lock);  // order: global_lock_, then a slot lock
       me.local.append(std::move(batch));
+      me.hint.store(me.local.size(), std::memory_order_relaxed);
     }
     return first;
   }
@@ -244,10 +258,12 @@ private:
     const std::size_t n = started_.load(std::memory_order_acquire);
     for (std::size_t k = 1; k < n; ++k) {
       Slot& victim = slots_[(self + k) % n];
+      if (victim.hint.load(std::memory_order_relaxed) == 0) continue;
       TaskList loot;
       {
         std::lock_guard lock(victim.lock);
         loot = victim.local.pop_front((victim.local.size() + 1) / 2);
+        victim.hint.store(victim.local.size(), std::memory_order_relaxed);
       }
       StateBase* first = loot.pop();
       if (first == nullptr) continue;
@@ -255,6 +271,7 @@ private:
         Slot& me = slots_[self];
         std::lock_guard lock(me.lock);
         me.local.append(std::move(loot));
+        me.hint.store(me.local.size(), std::memory_order_relaxed);
       }
       return first;
     }
@@ -311,6 +328,7 @@ private:
     for (std::size_t i = 0; i < max_workers_; ++i) {
       std::lock_guard lock(slots_[i].lock);
       drained.append(std::move(slots_[i].local));
+      slots_[i].hint.store(0, std::memory_order_relaxed);
     }
     while (StateBase* t = drained.pop()) {
       if (t->try_start()) {

@@ -1,0 +1,705 @@
+// SPDX-License-Identifier: MIT
+// tests/executor_test.cpp - tests for spindle::ThreadPoolExecutor.
+#include <spindle/executor.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <spindle/event.hpp>
+#include <spindle/future.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <pthread.h>
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using spindle::Future;
+using spindle::ThreadPoolExecutor;
+
+namespace {
+
+// ThreadSanitizer makes thread creation and atomics ~10x slower: loops that
+// create many pools or tasks scale down under it to stay within the time
+// budget (see each test for the numbers).
+#if defined(__SANITIZE_THREAD__)
+constexpr int sanitizer_divisor = 10;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr int sanitizer_divisor = 10;
+#else
+constexpr int sanitizer_divisor = 1;
+#endif
+#else
+constexpr int sanitizer_divisor = 1;
+#endif
+
+struct HandlerGuard {
+  ~HandlerGuard() { spindle::set_callback_exception_handler(nullptr); }
+};
+
+}  // namespace
+
+TEST_CASE("A submitted call's value reaches result()", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  auto sum = pool.submit([](int a, int b) { return a + b; }, 2, 3);
+  auto text = pool.submit([](std::string s) { return s + "!"; }, std::string("spam"));
+  std::atomic<int> touched{0};
+  Future<void> nothing = pool.submit([&touched] { touched = 1; });
+  REQUIRE(sum.result() == 5);
+  REQUIRE(text.result() == "spam!");
+  nothing.result();
+  REQUIRE(touched == 1);
+  REQUIRE(sum.done());
+  REQUIRE_FALSE(sum.running());
+}
+
+TEST_CASE("Move-only arguments and results pass through submit", "[executor]") {
+  ThreadPoolExecutor pool(1);
+  auto f = pool.submit([](std::unique_ptr<int> p) { return std::make_unique<int>(*p * 2); },
+                       std::make_unique<int>(21));
+  REQUIRE(*f.result() == 42);
+  int x = 1;
+  pool.submit([](int& r) { r = 7; }, std::ref(x)).result();
+  REQUIRE(x == 7);
+}
+
+TEST_CASE("A task's exception is rethrown by result() unchanged and returned by exception()",
+          "[executor]") {
+  ThreadPoolExecutor pool(2);
+  struct Custom : std::runtime_error {
+    explicit Custom(int v) : std::runtime_error("custom"), value(v) {}
+    int value;
+  };
+  auto f = pool.submit([]() -> int { throw Custom(17); });
+  try {
+    (void)f.result();
+    FAIL("no exception");
+  } catch (const Custom& e) {
+    REQUIRE(e.value == 17);
+  }
+  auto e1 = f.exception();
+  REQUIRE(e1 != nullptr);
+  REQUIRE(e1 == f.exception());  // the same stored exception, every time
+  auto g = pool.submit([] { return 1; });
+  REQUIRE(g.exception() == nullptr);
+}
+
+// Effective Python, Item 59: an I/O error raised inside game_logic reaches
+// the caller of result().
+TEST_CASE("Item 59: an I/O error raised inside game_logic reaches the caller of result()",
+          "[executor]") {
+  constexpr char alive = '*';
+  auto game_logic = [](char state, int neighbors) -> char {
+    (void)state;
+    (void)neighbors;
+    // Do some blocking input/output in here ... which fails:
+    throw std::system_error(EIO, std::generic_category(), "Problem with I/O");
+  };
+  ThreadPoolExecutor pool(10);
+  auto task = pool.submit(game_logic, alive, 3);
+  try {
+    (void)task.result();
+    FAIL("no exception");
+  } catch (const std::system_error& e) {
+    REQUIRE(e.code() == std::errc::io_error);
+    REQUIRE(std::string(e.what()).find("Problem with I/O") != std::string::npos);
+  }
+}
+
+// Fluent Python, Example 17-4 (flags_threadpool_ac.py): submit + as_completed
+// with 3 workers and 5 countries; results arrive out of submission order.
+// The "downloads" finish in an order the test controls with gates, so the
+// check is deterministic.
+TEST_CASE("Fluent Python 17-4: as_completed yields results out of submission order",
+          "[executor]") {
+  const std::vector<std::string> cc_list{"BR", "CN", "ID", "IN", "US"};  // sorted
+  const std::vector<std::string> finish_order{"CN", "ID", "BR", "US", "IN"};
+  std::vector<spindle::Event> gates(cc_list.size());
+  std::latch three_running(3);
+  auto index_of = [&](const std::string& cc) {
+    return static_cast<std::size_t>(std::find(cc_list.begin(), cc_list.end(), cc) -
+                                    cc_list.begin());
+  };
+  auto download_one = [&](std::string cc) {
+    if (index_of(cc) < 3) three_running.count_down();
+    gates[index_of(cc)].wait();
+    return cc;
+  };
+  std::vector<std::string> results;
+  bool pending_while_three_run = false;
+  {
+    ThreadPoolExecutor executor(3);
+    std::vector<Future<std::string>> to_do;
+    for (const auto& cc : cc_list) to_do.push_back(executor.submit(download_one, cc));
+    three_running.wait();
+    // Three workers are busy, so the last two are still pending, as the
+    // book's "Scheduled for IN: <Future state=pending>" shows.
+    pending_while_three_run = !to_do[3].running() && !to_do[4].running() && to_do[0].running();
+    gates[index_of(finish_order[0])].set();
+    for (auto& future : spindle::as_completed(to_do)) {
+      results.push_back(future.result());
+      if (results.size() < finish_order.size())
+        gates[index_of(finish_order[results.size()])].set();
+    }
+  }
+  REQUIRE(pending_while_three_run);
+  REQUIRE(results == finish_order);
+  REQUIRE(results != cc_list);
+}
+
+// Effective Python, Item 64: gcd over pool.map, same answers as serial map.
+TEST_CASE("Item 64: gcd over map gives the serial answers in input order", "[executor]") {
+  auto gcd = [](std::pair<long, long> pair) {
+    auto [a, b] = pair;
+    for (long i = std::min(a, b); i > 0; --i)
+      if (a % i == 0 && b % i == 0) return i;
+    throw std::logic_error("Not reachable");
+  };
+  const std::vector<std::pair<long, long>> numbers{
+      {1963309, 2265973}, {2030677, 3814172}, {1551645, 2229620}, {2039045, 2020802},
+      {1823712, 1924928}, {2293129, 1020491}, {1281238, 2273782}, {3823812, 4237281},
+      {3812741, 4729139}, {1292391, 2123811}};
+  std::vector<long> serial;
+  for (auto pair : numbers) serial.push_back(std::gcd(pair.first, pair.second));
+  ThreadPoolExecutor pool(2);
+  std::vector<long> results;
+  for (long r : pool.map(gcd, numbers)) results.push_back(r);
+  REQUIRE(results == serial);
+}
+
+TEST_CASE("cancel() succeeds only on pending work, and cancelled work never runs",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Event started;
+  spindle::Event release;
+  std::atomic<int> second_ran{0};
+  auto first = pool.submit([&] {
+    started.set();
+    release.wait();
+    return 1;
+  });
+  auto second = pool.submit([&] { second_ran = 1; });
+  started.wait();
+  REQUIRE(first.running());
+  REQUIRE_FALSE(first.cancel());  // running: too late
+  REQUIRE(second.cancel());       // pending: cancelled
+  REQUIRE(second.cancelled());
+  release.set();
+  REQUIRE(first.result() == 1);
+  pool.wait_for_all();
+  REQUIRE(second_ran == 0);
+  REQUIRE_THROWS_AS(second.result(), spindle::CancelledError);
+  REQUIRE_FALSE(first.cancel());  // finished: too late as well
+}
+
+TEST_CASE("shutdown(cancel_futures=true) cancels every pending future", "[executor]") {
+  auto wait_flag = GENERATE(false, true);
+  ThreadPoolExecutor pool(2);
+  spindle::Event release;
+  std::latch both_started(2);
+  std::atomic<int> ran{0};
+  std::vector<Future<void>> blockers;
+  for (int i = 0; i < 2; ++i)
+    blockers.push_back(pool.submit([&] {
+      both_started.count_down();
+      release.wait();
+    }));
+  both_started.wait();
+  std::vector<Future<void>> pending;
+  for (int i = 0; i < 100; ++i) pending.push_back(pool.submit([&] { ran.fetch_add(1); }));
+  std::thread shutter;
+  if (wait_flag) {
+    // shutdown(true, true) blocks until the running blockers finish.
+    shutter = std::thread([&] { pool.shutdown(true, true); });
+    for (auto& f : pending) f.wait();  // cancellation completes them without running
+    release.set();
+    shutter.join();
+  } else {
+    pool.shutdown(false, true);
+    release.set();
+  }
+  int cancelled = 0;
+  for (auto& f : pending) cancelled += f.cancelled() ? 1 : 0;
+  for (auto& f : blockers) f.result();
+  REQUIRE(cancelled == 100);
+  REQUIRE(ran == 0);
+  REQUIRE_THROWS_AS(pool.submit([] {}), spindle::ExecutorShutdown);
+}
+
+TEST_CASE("submit after shutdown throws ExecutorShutdown", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  REQUIRE(pool.submit([] { return 1; }).result() == 1);
+  pool.shutdown();
+  REQUIRE_THROWS_AS(pool.submit([] { return 1; }), spindle::ExecutorShutdown);
+  REQUIRE_THROWS_AS(pool.map([](int x) { return x; }, std::vector{1}), spindle::ExecutorShutdown);
+  pool.shutdown();  // idempotent
+  pool.shutdown(false, true);
+}
+
+TEST_CASE("The destructor waits for work already submitted", "[executor]") {
+  std::atomic<int> done{0};
+  std::vector<Future<int>> futures;
+  {
+    ThreadPoolExecutor pool(2);
+    for (int i = 0; i < 40; ++i)
+      futures.push_back(pool.submit([&done, i] {
+        std::this_thread::sleep_for(1ms);  // simulated work
+        done.fetch_add(1);
+        return i;
+      }));
+  }
+  REQUIRE(done == 40);
+  for (int i = 0; i < 40; ++i) REQUIRE(futures[static_cast<std::size_t>(i)].done());
+}
+
+TEST_CASE("shutdown(wait=false) returns at once and the work still completes", "[executor]") {
+  spindle::Event release;
+  ThreadPoolExecutor pool(1);
+  auto f = pool.submit([&] {
+    release.wait();
+    return 3;
+  });
+  pool.shutdown(false);
+  REQUIRE_FALSE(f.done());
+  release.set();
+  REQUIRE(f.result() == 3);
+}
+
+TEST_CASE("map keeps input order whatever order the calls finish in", "[executor]") {
+  ThreadPoolExecutor pool(4);
+  std::vector<int> inputs(20);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  std::vector<int> out;
+  for (int v : pool.map(
+           [](int x) {
+             std::this_thread::sleep_for(std::chrono::microseconds(200 * (20 - x)));
+             return x * x;
+           },
+           inputs))
+    out.push_back(v);
+  std::vector<int> expected;
+  for (int x : inputs) expected.push_back(x * x);
+  REQUIRE(out == expected);
+}
+
+TEST_CASE("map is lazy: the first result is available before the last call finishes",
+          "[executor]") {
+  ThreadPoolExecutor pool(2);
+  spindle::Event release_last;
+  auto results = pool.map(
+      [&](int x) {
+        if (x == 2) release_last.wait();
+        return x;
+      },
+      std::vector{0, 1, 2});
+  auto it = results.begin();
+  REQUIRE(*it == 0);  // does not wait for the blocked third call
+  ++it;
+  REQUIRE(*it == 1);
+  ++it;
+  release_last.set();
+  REQUIRE(*it == 2);
+  ++it;
+  REQUIRE(it == results.end());
+}
+
+TEST_CASE("map rethrows a call's exception at that call's position", "[executor]") {
+  ThreadPoolExecutor pool(3);
+  auto results = pool.map(
+      [](int x) {
+        if (x == 2) throw std::runtime_error("bad input 2");
+        return x * 10;
+      },
+      std::vector{0, 1, 2, 3});
+  std::vector<int> before;
+  auto it = results.begin();
+  before.push_back(*it);
+  ++it;
+  before.push_back(*it);
+  ++it;
+  REQUIRE(before == std::vector<int>{0, 10});
+  REQUIRE_THROWS_WITH(*it, "bad input 2");
+  ++it;  // the iteration may go on past the failed position
+  REQUIRE(*it == 30);
+}
+
+TEST_CASE("map's timeout throws TimeoutError at an unfinished position", "[executor][timing]") {
+  ThreadPoolExecutor pool(2);
+  spindle::Event release;
+  const auto start = Clock::now();
+  {
+    auto results = pool.map(
+        [&](int x) {
+          if (x == 1) release.wait();
+          return x;
+        },
+        std::vector{0, 1}, 100ms);
+    auto it = results.begin();
+    REQUIRE(*it == 0);
+    ++it;
+    REQUIRE_THROWS_AS(*it, spindle::TimeoutError);
+    REQUIRE(Clock::now() - start >= 100ms);
+    release.set();
+  }
+  REQUIRE(Clock::now() - start < 20s);
+}
+
+TEST_CASE("Destroying a map's results cancels the calls that have not started", "[executor]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Event started;
+  spindle::Event release;
+  std::atomic<int> ran{0};
+  {
+    auto results = pool.map(
+        [&](int x) {
+          if (x == 0) {
+            started.set();
+            release.wait();
+          }
+          ran.fetch_add(1);
+          return x;
+        },
+        std::vector{0, 1, 2, 3});
+    started.wait();
+  }
+  release.set();
+  pool.wait_for_all();
+  REQUIRE(ran == 1);  // only the call that was running
+}
+
+TEST_CASE("result() on a future of the same pool inside a worker does not deadlock",
+          "[executor]") {
+  auto workers = GENERATE(1, 2);
+  ThreadPoolExecutor pool(static_cast<std::size_t>(workers));
+  auto outer = pool.submit([&pool] {
+    std::vector<Future<int>> inner;
+    for (int i = 0; i < 50; ++i) inner.push_back(pool.submit([i] { return i; }));
+    int sum = 0;
+    for (auto& f : inner) sum += f.result();  // the worker runs the inner tasks itself
+    return sum;
+  });
+  REQUIRE(outer.result(60s) == 1225);
+}
+
+TEST_CASE("as_completed and wait inside a one-worker pool run the pool's work meanwhile",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  auto outer = pool.submit([&pool] {
+    std::vector<Future<int>> inner;
+    for (int i = 0; i < 20; ++i) inner.push_back(pool.submit([i] { return i; }));
+    int sum = 0;
+    for (auto& f : spindle::as_completed(inner)) sum += f.result();
+    std::vector<Future<int>> more;
+    for (int i = 0; i < 5; ++i) more.push_back(pool.submit([i] { return i; }));
+    auto r = spindle::wait(more);
+    return sum + static_cast<int>(r.done.size());
+  });
+  REQUIRE(outer.result(60s) == 190 + 5);
+}
+
+TEST_CASE("Recursive fan-out on a one-worker pool completes", "[executor]") {
+  ThreadPoolExecutor pool(1);
+  std::function<int(int)> fib = [&](int n) -> int {
+    if (n < 2) return n;
+    auto a = pool.submit(fib, n - 1);
+    auto b = pool.submit(fib, n - 2);
+    return a.result() + b.result();
+  };
+  REQUIRE(pool.submit(fib, 12).result(60s) == 144);
+}
+
+TEST_CASE("A worker waiting on a promise wakes for work submitted later and runs it",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Promise<int> p;
+  auto pf = p.get_future();
+  spindle::Event waiting;
+  auto outer = pool.submit([&] {
+    waiting.set();
+    return pf.result() + 1;  // only a task queued behind us can set it
+  });
+  waiting.wait();
+  pool.submit([&p] { p.set_result(41); });
+  REQUIRE(outer.result(60s) == 42);
+}
+
+// 100,000 cycles in the dev build; ThreadSanitizer makes each cycle ~10x
+// slower, so it runs 10,000 there (sanitizer_divisor) to stay in budget.
+TEST_CASE("Creating and destroying a pool 100,000 times never hangs", "[executor][stress]") {
+  const int cycles = 100000 / sanitizer_divisor;
+  int completed = 0;
+  for (int i = 0; i < cycles; ++i) {
+    ThreadPoolExecutor pool(2);
+    ++completed;
+  }
+  // Every 100th pool also runs a task, which starts a worker thread.
+  int ran = 0;
+  for (int i = 0; i < cycles / 100; ++i) {
+    ThreadPoolExecutor pool(2);
+    ran += pool.submit([] { return 1; }).result();
+  }
+  REQUIRE(completed == cycles);
+  REQUIRE(ran == cycles / 100);
+}
+
+TEST_CASE("Destroying a pool with work pending never hangs and runs the work",
+          "[executor][stress]") {
+  const int cycles = 2000 / sanitizer_divisor;
+  std::atomic<int> ran{0};
+  std::mt19937 rng(11);
+  int submitted = 0;
+  for (int i = 0; i < cycles; ++i) {
+    const auto workers = static_cast<std::size_t>(1 + rng() % 3);
+    const int tasks = static_cast<int>(rng() % 20);
+    ThreadPoolExecutor pool(workers);
+    for (int k = 0; k < tasks; ++k) pool.submit([&ran] { ran.fetch_add(1); });
+    submitted += tasks;
+  }
+  REQUIRE(ran == submitted);
+}
+
+TEST_CASE("wait_for_all waits for every submitted task and leaves the pool usable",
+          "[executor]") {
+  ThreadPoolExecutor pool(3);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 200; ++i)
+    pool.submit([&] {
+      if (done.load() % 50 == 0) std::this_thread::sleep_for(100us);  // simulated work
+      done.fetch_add(1);
+    });
+  pool.wait_for_all();
+  REQUIRE(done == 200);
+  // Nested submissions count as well.
+  pool.submit([&] {
+    for (int i = 0; i < 10; ++i) pool.submit([&] { done.fetch_add(1); });
+  });
+  pool.wait_for_all();
+  REQUIRE(done == 210);
+  REQUIRE(pool.submit([] { return 5; }).result() == 5);  // still usable
+}
+
+TEST_CASE("wait_for_all(timeout) reports whether the pool went idle", "[executor][timing]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Event release;
+  pool.submit([&] { release.wait(); });
+  const auto start = Clock::now();
+  REQUIRE_FALSE(pool.wait_for_all(50ms));
+  REQUIRE(Clock::now() - start >= 50ms);
+  REQUIRE_FALSE(pool.wait_for_all(-1s));
+  release.set();
+  REQUIRE(pool.wait_for_all(60s));
+}
+
+TEST_CASE("max_workers == 0 is rejected with invalid_argument", "[executor]") {
+  REQUIRE_THROWS_AS(ThreadPoolExecutor(0), std::invalid_argument);
+  REQUIRE_THROWS_WITH(ThreadPoolExecutor(0), Catch::Contains("max_workers"));
+}
+
+TEST_CASE("The default max_workers follows Python: min(32, cores + 4)", "[executor]") {
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  ThreadPoolExecutor pool;
+  REQUIRE(pool.max_workers() == std::min<std::size_t>(32, cores + 4));
+  ThreadPoolExecutor three(3);
+  REQUIRE(three.max_workers() == 3);
+}
+
+TEST_CASE("A negative timeout on a pool future acts as zero", "[executor][timing]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Event release;
+  auto f = pool.submit([&] {
+    release.wait();
+    return 1;
+  });
+  const auto start = Clock::now();
+  REQUIRE_THROWS_AS(f.result(-10s), spindle::TimeoutError);
+  REQUIRE(Clock::now() - start < 5s);
+  release.set();
+  f.wait();
+  REQUIRE(f.result(-10s) == 1);
+}
+
+TEST_CASE("The initializer runs once in each worker, and workers carry the name prefix",
+          "[executor]") {
+  std::atomic<int> initialized{0};
+  std::mutex m;
+  std::set<std::string> names;
+  {
+    ThreadPoolExecutor pool(
+        3, {.initializer = [&] { initialized.fetch_add(1); }, .thread_name_prefix = "crawler"});
+    std::latch all_busy(3);
+    std::vector<Future<void>> fs;
+    for (int i = 0; i < 3; ++i)
+      fs.push_back(pool.submit([&] {
+        all_busy.arrive_and_wait();  // forces three distinct workers
+        char buf[16] = {};
+        pthread_getname_np(pthread_self(), buf, sizeof buf);
+        std::lock_guard lock(m);
+        names.insert(buf);
+      }));
+    for (auto& f : fs) f.result();
+  }
+  REQUIRE(initialized == 3);
+  REQUIRE(names == std::set<std::string>{"crawler_0", "crawler_1", "crawler_2"});
+}
+
+TEST_CASE("A failing initializer breaks the pool: work fails with BrokenExecutor",
+          "[executor]") {
+  ThreadPoolExecutor pool(1, {.initializer = [] { throw std::runtime_error("no database"); }});
+  auto f = pool.submit([] { return 1; });
+  REQUIRE_THROWS_AS(f.result(60s), spindle::BrokenExecutor);
+  REQUIRE_THROWS_WITH(f.result(), Catch::Contains("no database"));
+  REQUIRE_THROWS_AS(pool.submit([] { return 2; }), spindle::BrokenExecutor);
+}
+
+TEST_CASE("An exception from a done-callback on a worker goes to the handler, not the worker",
+          "[executor]") {
+  HandlerGuard guard;
+  std::atomic<int> reported{0};
+  spindle::set_callback_exception_handler([&](std::exception_ptr) { reported.fetch_add(1); });
+  ThreadPoolExecutor pool(1);
+  spindle::Event release;
+  auto f = pool.submit([&] { release.wait(); });
+  f.add_done_callback([](const Future<void>&) { throw std::runtime_error("callback bug"); });
+  release.set();
+  f.result();
+  // The same (only) worker keeps running work after the callback threw.
+  REQUIRE(pool.submit([] { return 8; }).result() == 8);
+  pool.wait_for_all();
+  REQUIRE(reported == 1);
+}
+
+TEST_CASE("Exceptions of tasks whose futures were dropped are not lost to the process",
+          "[executor]") {
+  ThreadPoolExecutor pool(2);
+  for (int i = 0; i < 100; ++i) pool.submit([]() -> int { throw std::runtime_error("ignored"); });
+  pool.wait_for_all();
+  REQUIRE(pool.submit([] { return 1; }).result() == 1);
+}
+
+TEST_CASE("shutdown(wait=true) and wait_for_all() from a pool's own worker are refused",
+          "[executor]") {
+  ThreadPoolExecutor pool(2);
+  auto a = pool.submit([&pool] { pool.shutdown(true); });
+  REQUIRE_THROWS_AS(a.result(), std::logic_error);
+  auto b = pool.submit([&pool] { pool.wait_for_all(); });
+  REQUIRE_THROWS_AS(b.result(), std::logic_error);
+}
+
+TEST_CASE("Many threads submitting, cancelling and waiting at once lose no task",
+          "[executor][stress]") {
+  constexpr int threads = 8;
+  const int per_thread = 4000 / sanitizer_divisor;
+  ThreadPoolExecutor pool(4);
+  std::atomic<int> ran{0};
+  std::vector<int> cancelled(threads, 0);
+  std::vector<int> finished(threads, 0);
+  std::vector<int> wrong(threads, 0);
+  std::latch go(threads);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      go.arrive_and_wait();
+      std::vector<Future<int>> mine;
+      for (int i = 0; i < per_thread; ++i) {
+        if (rng() % 4 == 0) {
+          // A task that fans out inside the pool.
+          mine.push_back(pool.submit([&pool, &ran, i] {
+            ran.fetch_add(1);
+            auto inner = pool.submit([&ran, i] {
+              ran.fetch_add(1);
+              return i;
+            });
+            return inner.result();
+          }));
+        } else {
+          mine.push_back(pool.submit([&ran, i] {
+            ran.fetch_add(1);
+            return i;
+          }));
+        }
+        if (rng() % 8 == 0) mine[rng() % mine.size()].cancel();
+      }
+      for (int i = 0; i < per_thread; ++i) {
+        auto& f = mine[static_cast<std::size_t>(i)];
+        if (f.cancelled()) {
+          ++cancelled[static_cast<std::size_t>(t)];
+        } else if (f.result(60s) == i) {
+          ++finished[static_cast<std::size_t>(t)];
+        } else {
+          ++wrong[static_cast<std::size_t>(t)];
+        }
+      }
+    });
+  for (auto& th : ts) th.join();
+  pool.wait_for_all();
+  const int total_cancelled = std::accumulate(cancelled.begin(), cancelled.end(), 0);
+  const int total_finished = std::accumulate(finished.begin(), finished.end(), 0);
+  REQUIRE(std::accumulate(wrong.begin(), wrong.end(), 0) == 0);
+  REQUIRE(total_cancelled + total_finished == threads * per_thread);
+  REQUIRE(ran >= total_finished);
+}
+
+TEST_CASE("shutdown racing submit, cancel and result leaves every accepted future done",
+          "[executor][stress]") {
+  const int rounds = 200 / sanitizer_divisor;
+  int accepted_total = 0;
+  int rejected_total = 0;
+  int not_done_total = 0;
+  int bad_total = 0;
+  for (int round = 0; round < rounds; ++round) {
+    constexpr int submitters = 4;
+    auto pool = std::make_unique<ThreadPoolExecutor>(2);
+    std::vector<std::vector<Future<int>>> accepted(submitters);
+    std::vector<int> rejected(submitters, 0);
+    std::latch go(submitters + 1);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < submitters; ++t)
+      ts.emplace_back([&, t] {
+        go.arrive_and_wait();
+        for (int i = 0; i < 200; ++i) {
+          try {
+            accepted[static_cast<std::size_t>(t)].push_back(pool->submit([i] { return i; }));
+            if (i % 7 == 0) accepted[static_cast<std::size_t>(t)].back().cancel();
+            if (i % 11 == 0) (void)accepted[static_cast<std::size_t>(t)].back().wait(1ms);
+          } catch (const spindle::ExecutorShutdown&) {
+            ++rejected[static_cast<std::size_t>(t)];
+          }
+        }
+      });
+    go.arrive_and_wait();
+    pool->shutdown(true, round % 2 == 0);
+    for (auto& th : ts) th.join();
+    pool.reset();
+    for (int t = 0; t < submitters; ++t) {
+      rejected_total += rejected[static_cast<std::size_t>(t)];
+      for (auto& f : accepted[static_cast<std::size_t>(t)]) {
+        ++accepted_total;
+        if (!f.done()) {
+          ++not_done_total;
+        } else if (!f.cancelled() && f.exception() != nullptr) {
+          ++bad_total;
+        }
+      }
+    }
+  }
+  REQUIRE(not_done_total == 0);
+  REQUIRE(bad_total == 0);
+  REQUIRE(accepted_total + rejected_total == rounds * 4 * 200);
+}
