@@ -31,28 +31,36 @@ public:
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 
-  /// Sets the flag and wakes every waiting thread. Thread-safe. Never blocks.
+  /// Sets the flag and wakes every waiting thread. Every thread that was
+  /// waiting returns true, even if `clear()` follows at once (as Python
+  /// guarantees). Thread-safe. Never blocks.
   void set() noexcept {
-    if (state_.exchange(set_, std::memory_order_acq_rel) == unset_with_waiters_)
-      detail::futex_wake(state_, INT_MAX);
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (s & set_bit_) return;
+      // A new generation, the flag on, the waiters bit off.
+      const std::uint32_t next = ((s & ~low_bits_) + generation_one_) | set_bit_;
+      if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed))
+        break;
+    }
+    if (s & waiters_bit_) detail::futex_wake(state_, INT_MAX);
   }
 
   /// Resets the flag so that later `wait()` calls block. Thread-safe.
-  void clear() noexcept {
-    std::uint32_t expected = set_;
-    state_.compare_exchange_strong(expected, unset_, std::memory_order_relaxed);
-  }
+  void clear() noexcept { state_.fetch_and(~set_bit_, std::memory_order_relaxed); }
 
   /// True if the flag is set. Thread-safe. Never blocks.
-  bool is_set() const noexcept { return state_.load(std::memory_order_acquire) == set_; }
+  bool is_set() const noexcept { return (state_.load(std::memory_order_acquire) & set_bit_) != 0; }
 
   /// Blocks until the flag is set. Returns at once if it already is.
   /// Blocks: until `set()`. Thread-safe.
   void wait() const noexcept { (void)wait_until(std::nullopt); }
 
-  /// Blocks until the flag is set or `timeout` passes; returns true if set
-  /// (as Python's `Event.wait(timeout)`). A zero or negative timeout only
-  /// checks the flag. Blocks: at most about `timeout`. Thread-safe.
+  /// Blocks until the flag is set or `timeout` passes; returns true if it
+  /// was set before or during the wait (as Python's `Event.wait(timeout)`).
+  /// A zero or negative timeout only checks the flag.
+  /// Blocks: at most about `timeout`. Thread-safe.
   template <class Rep, class Period>
   bool wait(std::chrono::duration<Rep, Period> timeout) const noexcept {
     return wait_until(detail::deadline_after(timeout));
@@ -60,23 +68,29 @@ public:
 
 private:
   bool wait_until(std::optional<detail::Clock::time_point> deadline) const noexcept {
+    std::uint32_t s = state_.load(std::memory_order_acquire);
+    const std::uint32_t generation = s & ~low_bits_;
     for (;;) {
-      std::uint32_t s = state_.load(std::memory_order_acquire);
-      if (s == set_) return true;
+      // Set now, or set (and perhaps cleared again) since we started.
+      if ((s & set_bit_) || (s & ~low_bits_) != generation) return true;
       if (deadline && detail::Clock::now() >= *deadline) return false;
       // Announce a sleeper so set() knows to make the wake-up system call.
-      if (s == unset_ &&
-          !state_.compare_exchange_weak(s, unset_with_waiters_, std::memory_order_acquire))
+      if (!(s & waiters_bit_) &&
+          !state_.compare_exchange_weak(s, s | waiters_bit_, std::memory_order_acquire))
         continue;
-      detail::futex_wait(state_, unset_with_waiters_, deadline);
+      detail::futex_wait(state_, s | waiters_bit_, deadline);
+      s = state_.load(std::memory_order_acquire);
     }
   }
 
-  static constexpr std::uint32_t unset_ = 0;
-  static constexpr std::uint32_t set_ = 1;
-  static constexpr std::uint32_t unset_with_waiters_ = 2;
-  // The flag and the "someone sleeps" bit in one futex word.
-  mutable std::atomic<std::uint32_t> state_{unset_};
+  // One futex word: bit 0 the flag, bit 1 "someone sleeps", bits 2.. count
+  // the set() calls, so a waiter can tell that a set() happened even if a
+  // clear() came right after it.
+  static constexpr std::uint32_t set_bit_ = 1;
+  static constexpr std::uint32_t waiters_bit_ = 2;
+  static constexpr std::uint32_t low_bits_ = 3;
+  static constexpr std::uint32_t generation_one_ = 4;
+  mutable std::atomic<std::uint32_t> state_{0};
 };
 
 }  // namespace spindle
