@@ -4,4 +4,8 @@
 
 #include "errors.hpp"
 #include "event.hpp"
+#include "executor.hpp"
+#include "future.hpp"
+#include "pipeline.hpp"
 #include "queue.hpp"
+#include "subprocess.hpp"
