@@ -29,12 +29,18 @@ def load(path):
     with open(path) as f:
         data = json.load(f)
     runs = {}  # (contender, scenario) -> list of result dicts
+    cvs = {}   # (contender, scenario) -> list of "cv" aggregates
     errors = {}
     has_aggregates = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
     for b in data["benchmarks"]:
         if b.get("error_occurred"):
             name = b["name"].split("/")[0]
             errors[name] = b.get("error_message", "error")
+            continue
+        if has_aggregates and b.get("aggregate_name") == "cv":
+            name = b.get("run_name", b["name"]).split("/")[0]
+            contender, _, scenario = name[3:].rpartition("_")
+            cvs.setdefault((contender, scenario), []).append(b)
             continue
         if has_aggregates and b.get("aggregate_name") != "median":
             continue
@@ -45,7 +51,7 @@ def load(path):
             continue
         contender, _, scenario = name[3:].rpartition("_")
         runs.setdefault((contender, scenario), []).append(b)
-    return data.get("context", {}), runs, errors
+    return data.get("context", {}), runs, cvs, errors
 
 
 def value(runs, contender, scenario, key, scale=1.0):
@@ -54,6 +60,15 @@ def value(runs, contender, scenario, key, scale=1.0):
         return None
     values = [b[key] for b in found if key in b]
     return statistics.median(values) * scale if values else None
+
+
+def spread(cvs, contender, scenario, key):
+    """Coefficient of variation (%) across the repetitions, if known."""
+    found = cvs.get((contender, scenario))
+    if not found:
+        return None
+    values = [b[key] for b in found if key in b]
+    return statistics.median(values) * 100 if values else None
 
 
 def fmt(x, digits=1):
@@ -67,14 +82,20 @@ def ratio(a, b):
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: queue_table.py queue_bench.json")
-    context, runs, errors = load(sys.argv[1])
+    context, runs, cvs, errors = load(sys.argv[1])
     mitems = lambda c, s: value(runs, c, s, "items_per_second", 1e-6)
     ping = lambda c: value(runs, c, "Ping", "rt_us")
     idle = lambda c: value(runs, c, "Idle", "idle_cpu_us")
 
     print(f"Median of {context.get('executable', 'queue_bench')} runs on "
           f"{context.get('num_cpus', '?')} CPUs, {context.get('date', '')}; "
-          "Mitems/s moving uint64_t items, higher is better.\n")
+          "Mitems/s moving uint64_t items, higher is better.")
+    load_avg = context.get("load_avg")
+    if load_avg:
+        print("Load average when the run started (1, 5, 15 min): "
+              + ", ".join(f"{x:.2f}" for x in load_avg)
+              + f" on {context.get('num_cpus', '?')} CPUs.")
+    print()
     print("| queue | 1p1c | 2p2c | 4p4c | 4p4c/2p2c | ping-pong round trip | "
           "idle consumer CPU per 50 ms wait |")
     print("|---|---|---|---|---|---|---|")
@@ -88,6 +109,16 @@ def main():
         print(f"| {label} | {' | '.join(cells)} | {fmt(scale, 2)} | "
               f"{fmt(p, 2) + ' µs' if p is not None else '–'} | "
               f"{fmt(i, 0) + ' µs' if i is not None else '–'} |")
+    if cvs:
+        print("\nSpread across repetitions (coefficient of variation, %):\n")
+        print("| queue | 1p1c | 2p2c | 4p4c | ping-pong |")
+        print("|---|---|---|---|---|")
+        for key, label in CONTENDERS:
+            if not any(k[0] == key for k in runs):
+                continue
+            cells = [fmt(spread(cvs, key, s, "items_per_second"), 0) for s in SHAPES]
+            cells.append(fmt(spread(cvs, key, "Ping", "rt_us"), 0))
+            print(f"| {label} | {' | '.join(cells)} |")
     for name, message in sorted(errors.items()):
         print(f"\nFAILED {name}: {message}")
 
