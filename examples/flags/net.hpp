@@ -66,7 +66,9 @@ struct HttpError : std::runtime_error {
 /// Connecting, sending or receiving failed, timed out, or the response was
 /// cut short or garbled: requests' `ConnectionError`.
 struct ConnectionError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit ConnectionError(const std::string& what, bool timed_out = false)
+      : std::runtime_error(what), timed_out(timed_out) {}
+  bool timed_out;  // the client gave up waiting
 };
 
 /// Waits until `fd` is ready for `events` or `deadline` passes; false on
@@ -107,7 +109,8 @@ inline bool send_all(int fd, std::string_view data, Clock::time_point deadline,
 }
 
 /// Receives into `out` (appending) what is available, waiting up to
-/// `deadline`: the byte count, 0 at EOF, -1 on timeout/wake/error.
+/// `deadline`: the byte count, 0 at EOF, -1 on an error, -2 on timeout or
+/// wake-up.
 inline long recv_some(int fd, std::string& out, Clock::time_point deadline, int wake_fd = -1) {
   char buf[4096];
   for (;;) {
@@ -118,7 +121,7 @@ inline long recv_some(int fd, std::string& out, Clock::time_point deadline, int 
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-    if (!wait_ready(fd, POLLIN, deadline, wake_fd)) return -1;
+    if (!wait_ready(fd, POLLIN, deadline, wake_fd)) return -2;
   }
 }
 
@@ -161,7 +164,8 @@ inline Response http_get(std::uint16_t port, const std::string& path,
   if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     if (errno != EINPROGRESS && errno != EINTR)
       throw ConnectionError(std::string("connect: ") + std::strerror(errno));
-    if (!wait_ready(sock.get(), POLLOUT, deadline)) throw ConnectionError("connect: timed out");
+    if (!wait_ready(sock.get(), POLLOUT, deadline))
+      throw ConnectionError("connect: timed out", true);
     int err = 0;
     socklen_t len = sizeof err;
     ::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len);
@@ -169,15 +173,15 @@ inline Response http_get(std::uint16_t port, const std::string& path,
   }
   const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" +
                               std::to_string(port) + "\r\nConnection: close\r\n\r\n";
-  if (!send_all(sock.get(), request, deadline)) throw ConnectionError("send failed or timed out");
+  if (!send_all(sock.get(), request, deadline))
+    throw ConnectionError("send failed or timed out", Clock::now() >= deadline);
 
   std::string raw;
   for (;;) {
     const long n = recv_some(sock.get(), raw, deadline);
     if (n == 0) break;
-    if (n < 0)
-      throw ConnectionError(Clock::now() >= deadline ? "timed out reading the response"
-                                                     : "connection reset");
+    if (n == -2) throw ConnectionError("timed out reading the response", true);
+    if (n < 0) throw ConnectionError(std::string("recv: ") + std::strerror(errno));
     if (raw.size() > (64u << 20)) throw ConnectionError("response larger than 64 MiB");
   }
 
