@@ -60,7 +60,7 @@ Options:
   --help               show this help and exit
 )";
 
-enum class Mode { serial, threads, queue, queue2, pool };
+using Mode = life::Strategy;
 
 struct Options {
   Mode mode = Mode::serial;
@@ -180,32 +180,20 @@ std::string format_ms(double ms) {
 // What the time per generation should be if only the blocking I/O costs
 // anything: each mode overlaps a different number of recv calls.
 void print_physics(const Options& o, std::size_t cells, std::size_t workers, double measured_ms) {
-  const double latency = o.latency_ms;
-  const auto batches = static_cast<double>((cells + workers - 1) / workers);
-  const std::string l = format_ms(latency);
-  double predicted = 0;
+  const double predicted = life::physics(o.mode, cells, workers,
+                                         std::chrono::duration<double, std::milli>(o.latency_ms))
+                               .count();
+  const std::string l = format_ms(o.latency_ms);
+  const std::string c = std::to_string(cells), w = std::to_string(workers);
   std::string formula;
   switch (o.mode) {
-    case Mode::serial:
-      predicted = static_cast<double>(cells) * latency;
-      formula = "cells x L = " + std::to_string(cells) + " x " + l;
-      break;
-    case Mode::threads:
-      predicted = latency;
-      formula = "L (every cell waits at once)";
-      break;
+    case Mode::serial: formula = "cells x L = " + c + " x " + l; break;
+    case Mode::threads: formula = "L (every cell waits at once)"; break;
     case Mode::queue:
-    case Mode::pool:
-      predicted = batches * latency;
-      formula = "ceil(cells / workers) x L = ceil(" + std::to_string(cells) + " / " +
-                std::to_string(workers) + ") x " + l;
-      break;
+    case Mode::pool: formula = "ceil(cells / workers) x L = ceil(" + c + " / " + w + ") x " + l; break;
     case Mode::queue2:
-      // Phase 2 starts on the first results of phase 1, so the phases
-      // overlap: phase 1's batches, plus one L for the last batch's logic.
-      predicted = (batches + 1) * latency;
-      formula = "(ceil(cells / workers) + 1) x L = (ceil(" + std::to_string(cells) + " / " +
-                std::to_string(workers) + ") + 1) x " + l;
+      // Phase 2 starts on the first results of phase 1: the phases overlap.
+      formula = "(ceil(cells / workers) + 1) x L = (ceil(" + c + " / " + w + ") + 1) x " + l;
       break;
   }
   std::printf("time per generation: %s (mean of %d)\n", format_ms(measured_ms).c_str(),
