@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -62,6 +63,15 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// CPU time of the whole process (all threads). CPU / wall is how many cores
+// were busy on average: above 1 only if threads really ran in parallel, which
+// holds even when other programs slow down the wall clock.
+double cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
 std::vector<Factors> run_serial(const Options& o) {
   std::vector<Factors> results;
   for (std::uint64_t n : o.numbers) results.push_back(factorize_repeatedly(n, o.repeat));
@@ -98,27 +108,35 @@ int run(const Options& o) {
   std::printf("Factorizing %zu numbers by trial division, %ld time(s) each, on %u core(s)\n",
               o.numbers.size(), o.repeat, std::thread::hardware_concurrency());
   auto start = Clock::now();
+  double cpu0 = cpu_seconds();
   const auto serial = run_serial(o);
   const double serial_s = seconds_since(start);
+  const double serial_cpu = cpu_seconds() - cpu0;
   for (std::size_t i = 0; i < o.numbers.size(); ++i)
     std::printf("factorize(%llu) = [%s]\n", static_cast<unsigned long long>(o.numbers[i]),
                 join(serial[i]).c_str());
 
-  std::printf("%-36s took %.3f seconds\n", "serial", serial_s);
+  auto cores = [](double cpu, double wall) { return wall > 0 ? cpu / wall : 0.0; };
+  std::printf("%-36s took %.3f seconds  (CPU %.3f s, %.1f cores busy)\n", "serial", serial_s,
+              serial_cpu, cores(serial_cpu, serial_s));
   std::fflush(stdout);
-  auto report = [&](const std::string& name, const std::vector<Factors>& results, double s) {
+  auto report = [&](const std::string& name, const std::vector<Factors>& results, double s,
+                    double cpu) {
     if (results != serial) throw std::logic_error(name + " computed different factors");
-    std::printf("%-36s took %.3f seconds  (%.2fx serial)\n", name.c_str(), s,
-                s > 0 ? serial_s / s : 0.0);
+    std::printf("%-36s took %.3f seconds  (CPU %.3f s, %.1f cores busy)  %.2fx serial\n",
+                name.c_str(), s, cpu, cores(cpu, s), s > 0 ? serial_s / s : 0.0);
     std::fflush(stdout);
   };
   start = Clock::now();
+  cpu0 = cpu_seconds();
   const auto threaded = run_threads(o);
   report("one std::thread per number (" + std::to_string(o.numbers.size()) + ")", threaded,
-         seconds_since(start));
+         seconds_since(start), cpu_seconds() - cpu0);
   start = Clock::now();
+  cpu0 = cpu_seconds();
   const auto pooled = run_pool(o);
-  report("ThreadPoolExecutor(" + std::to_string(o.workers) + ")", pooled, seconds_since(start));
+  report("ThreadPoolExecutor(" + std::to_string(o.workers) + ")", pooled, seconds_since(start),
+         cpu_seconds() - cpu0);
   return 0;
 }
 

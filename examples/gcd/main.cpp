@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -60,6 +61,20 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// CPU time of the whole process (all threads). CPU / wall is how many cores
+// were busy on average: above 1 only if the pool really ran in parallel,
+// which holds even when other programs slow down the wall clock.
+double cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+void print_took(double wall, double cpu) {
+  std::printf("Took %.3f seconds  (CPU %.3f s, %.1f cores busy)\n\n", wall, cpu,
+              wall > 0 ? cpu / wall : 0.0);
+}
+
 void print_results(const std::vector<std::uint64_t>& results, std::size_t shown) {
   std::string list;
   for (std::size_t i = 0; i < shown; ++i)
@@ -78,17 +93,19 @@ int run(const Options& o) {
 
   std::printf("Serial: results = list(map(gcd, NUMBERS)), %zu pairs\n", numbers.size());
   auto start = Clock::now();
+  double cpu0 = cpu_seconds();
   std::vector<std::uint64_t> serial;
   for (const Pair& p : numbers) serial.push_back(gcd(p));
   const double serial_s = seconds_since(start);
   print_results(serial, book_numbers.size());
-  std::printf("Took %.3f seconds\n\n", serial_s);
+  print_took(serial_s, cpu_seconds() - cpu0);
 
   std::printf("Threads: pool = ThreadPoolExecutor(max_workers=%ld); "
               "results = list(pool.map(gcd, NUMBERS))\n",
               o.workers);
   std::fflush(stdout);
   start = Clock::now();
+  cpu0 = cpu_seconds();
   std::vector<std::uint64_t> pooled;
   {
     spindle::ThreadPoolExecutor pool(static_cast<std::size_t>(o.workers));
@@ -97,7 +114,7 @@ int run(const Options& o) {
      // interpreter waits for them at exit
   const double pooled_s = seconds_since(start);
   print_results(pooled, book_numbers.size());
-  std::printf("Took %.3f seconds\n\n", pooled_s);
+  print_took(pooled_s, cpu_seconds() - cpu0);
   if (pooled != serial) throw std::logic_error("the pool computed different results");
   std::printf("The pool of %ld ran %.2fx as fast as serial.\n", o.workers,
               pooled_s > 0 ? serial_s / pooled_s : 0.0);
