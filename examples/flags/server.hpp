@@ -189,7 +189,13 @@ private:
     for (long accepted = 0; accepted < options_.max_requests;) {
       if (!wait_ready(listen_.get(), POLLIN, end_of_life, wake_.get())) return;
       Fd conn(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-      if (!conn.valid()) continue;  // EAGAIN (a client gave up), EINTR, ECONNABORTED...
+      if (!conn.valid()) {
+        // Out of descriptors: the connection stays in the backlog; retry
+        // soon rather than spin. Other errors (EAGAIN: the client gave up,
+        // EINTR, ECONNABORTED) just mean "poll again".
+        if (errno == EMFILE || errno == ENFILE) stopping_.wait(std::chrono::milliseconds(10));
+        continue;
+      }
       ++accepted;
       const int fd = conn.get();
       try {
@@ -261,7 +267,8 @@ private:
   static std::string head(int status, const char* reason, std::size_t length,
                           const std::string& sum) {
     std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason +
-                    "\r\nContent-Type: image/gif\r\nContent-Length: " + std::to_string(length) +
+                    "\r\nContent-Type: " + (status == 200 ? "image/gif" : "text/plain") +
+                    "\r\nContent-Length: " + std::to_string(length) +
                     "\r\nConnection: close\r\n";
     if (!sum.empty()) h += "X-Checksum: " + sum + "\r\n";
     return h + "\r\n";
