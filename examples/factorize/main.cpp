@@ -92,7 +92,8 @@ std::vector<Factors> run_threads(const Options& o) {
 std::vector<Factors> run_pool(const Options& o) {
   spindle::ThreadPoolExecutor pool(o.workers);
   std::vector<spindle::Future<Factors>> futures;
-  for (std::uint64_t n : o.numbers) futures.push_back(pool.submit(factorize_repeatedly, n, o.repeat));
+  for (std::uint64_t n : o.numbers)
+    futures.push_back(pool.submit(factorize_repeatedly, n, o.repeat));
   std::vector<Factors> results;
   for (auto& f : futures) results.push_back(f.result());
   return results;
