@@ -372,18 +372,26 @@ inline Grid simulate_threaded(const Grid& grid, const Game& game) {
   const auto set = [&](int y, int x, char s) { next_grid.set(y, x, s); };
   std::vector<std::thread> threads;
   threads.reserve(grid.cells());
-  for (int y = 0; y < grid.height(); ++y)
-    for (int x = 0; x < grid.width(); ++x) {
-      const int number = next_thread_number();
-      threads.emplace_back([&, y, x, number] {  // Fan out
-        try {
-          game.step_cell(y, x, get, set);
-        } catch (...) {
-          report_thread_exception("Thread-" + std::to_string(number) + " (step_cell)",
-                                  std::current_exception());
-        }
-      });
-    }
+  try {
+    for (int y = 0; y < grid.height(); ++y)
+      for (int x = 0; x < grid.width(); ++x) {
+        const int number = next_thread_number();
+        threads.emplace_back([&, y, x, number] {  // Fan out
+          try {
+            game.step_cell(y, x, get, set);
+          } catch (...) {
+            report_thread_exception("Thread-" + std::to_string(number) + " (step_cell)",
+                                    std::current_exception());
+          }
+        });
+      }
+  } catch (...) {
+    // A thread could not be started (std::system_error, as Python's "can't
+    // start new thread"): the started ones use this frame, and destroying a
+    // joinable std::thread terminates, so join them before unwinding.
+    for (std::thread& t : threads) t.join();
+    throw;
+  }
   for (std::thread& t : threads) t.join();  // Fan in
   return std::move(next_grid).release();
 }
