@@ -14,6 +14,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -280,8 +282,153 @@ void BM_Subprocess_TenSleepsParallel(benchmark::State& state) {
   }
 }
 
+// --- interleaved comparisons ----------------------------------------------------
+// On a shared, loaded machine the time to spawn a child swings by 10x from
+// one second to the next, so separate benchmarks compare different moments.
+// These time the baseline and spindle alternately (ABBA order) inside one
+// loop and report the median of each and their ratio as counters.
+
+template <class Baseline, class Spindle>
+void compare(benchmark::State& state, Baseline baseline, Spindle spindle,
+             double bytes_per_call = 0) {
+  using clock = std::chrono::steady_clock;
+  std::vector<double> base_s, ours_s;
+  bool base_first = true;
+  for (auto _ : state) {
+    const auto t0 = clock::now();
+    if (base_first) baseline(); else spindle();
+    const auto t1 = clock::now();
+    if (base_first) spindle(); else baseline();
+    const auto t2 = clock::now();
+    const double first = std::chrono::duration<double>(t1 - t0).count();
+    const double second = std::chrono::duration<double>(t2 - t1).count();
+    base_s.push_back(base_first ? first : second);
+    ours_s.push_back(base_first ? second : first);
+    base_first = !base_first;
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  const double base = median(base_s), ours = median(ours_s);
+  if (bytes_per_call > 0) {
+    state.counters["base_GBps"] = bytes_per_call / base / 1e9;
+    state.counters["spindle_GBps"] = bytes_per_call / ours / 1e9;
+    state.counters["speed_ratio"] = base / ours;  // >= 0.8 is the target
+  } else {
+    state.counters["base_us"] = base * 1e6;
+    state.counters["spindle_us"] = ours * 1e6;
+    state.counters["time_ratio"] = ours / base;  // <= 1.05 is the target
+  }
+}
+
+void spindle_true() {
+  sp::Popen p({true_path});
+  benchmark::DoNotOptimize(p.wait());
+}
+
+void BM_Compare_SpawnWait_vs_PosixSpawn(benchmark::State& state) {
+  compare(state, [] { benchmark::DoNotOptimize(raw_wait(raw_posix_spawn(true_path, nullptr))); },
+          spindle_true);
+}
+
+void BM_Compare_SpawnWait_vs_Vfork(benchmark::State& state) {
+  compare(state, [] { benchmark::DoNotOptimize(raw_wait(raw_vfork(true_path))); }, spindle_true);
+}
+
+// Baseline: spindle with RLIMIT_NOFILE 1024; "spindle": with 65536 (or the
+// hard limit if we may not raise it). time_ratio near 1.0 is the target.
+void BM_Compare_SpawnWait_NoFile1024_vs_65536(benchmark::State& state) {
+  rlimit old{};
+  getrlimit(RLIMIT_NOFILE, &old);
+  rlimit low = old, high = old;
+  low.rlim_cur = 1024;
+  high.rlim_cur = 65536;
+  if (high.rlim_max < high.rlim_cur) high.rlim_max = high.rlim_cur;
+  if (setrlimit(RLIMIT_NOFILE, &high) != 0) high.rlim_cur = high.rlim_max = old.rlim_max;
+  state.counters["nofile_high"] = static_cast<double>(high.rlim_cur);
+  compare(state,
+          [&] {
+            setrlimit(RLIMIT_NOFILE, &low);
+            spindle_true();
+          },
+          [&] {
+            setrlimit(RLIMIT_NOFILE, &high);
+            spindle_true();
+          });
+  setrlimit(RLIMIT_NOFILE, &old);
+}
+
+void raw_communicate(const std::string& data) {
+  RawCat c = raw_cat();
+  std::thread writer([&] {
+    write_all_raw(c.to_child, data.data(), data.size());
+    ::close(c.to_child);
+  });
+  std::string out = read_all_raw(c.from_child);
+  writer.join();
+  ::close(c.from_child);
+  raw_wait(c.pid);
+  if (out.size() != data.size()) std::abort();
+}
+
+void spindle_communicate(const std::string& data) {
+  sp::Popen p({cat_path}, {.in = sp::PIPE, .out = sp::PIPE});
+  auto [out, err] = p.communicate(data);
+  if (out.size() != data.size()) std::abort();
+}
+
+void BM_Compare_Communicate_vs_TwoThreads(benchmark::State& state) {
+  const std::string& data = io_data();
+  compare(state, [&] { raw_communicate(data); }, [&] { spindle_communicate(data); },
+          static_cast<double>(data.size()));
+}
+
+void raw_pipeline(const std::string& data) {
+  RawCat first = raw_cat();
+  RawCat second = raw_cat(first.from_child);
+  ::close(first.from_child);
+  std::thread writer([&] {
+    write_all_raw(first.to_child, data.data(), data.size());
+    ::close(first.to_child);
+  });
+  ::close(second.to_child);
+  std::string out = read_all_raw(second.from_child);
+  writer.join();
+  ::close(second.from_child);
+  raw_wait(first.pid);
+  raw_wait(second.pid);
+  if (out.size() != data.size()) std::abort();
+}
+
+void spindle_pipeline(const std::string& data) {
+  sp::Popen first({cat_path}, {.in = sp::PIPE, .out = sp::PIPE});
+  sp::Popen second({cat_path}, {.in = first.out(), .out = sp::PIPE});
+  std::thread feeder([&] { first.communicate(data); });
+  auto [out, err] = second.communicate();
+  feeder.join();
+  if (out.size() != data.size()) std::abort();
+}
+
+void BM_Compare_Pipeline_CatCat_vs_Raw(benchmark::State& state) {
+  const std::string data = io_data().substr(0, pipeline_bytes());
+  compare(state, [&] { raw_pipeline(data); }, [&] { spindle_pipeline(data); },
+          static_cast<double>(data.size()));
+}
+
 }  // namespace
 
+BENCHMARK(BM_Compare_SpawnWait_vs_PosixSpawn)->Iterations(smoke() ? 20 : 400)->UseRealTime();
+BENCHMARK(BM_Compare_SpawnWait_vs_Vfork)->Iterations(smoke() ? 20 : 400)->UseRealTime();
+BENCHMARK(BM_Compare_SpawnWait_NoFile1024_vs_65536)->Iterations(smoke() ? 20 : 400)->UseRealTime();
+BENCHMARK(BM_Compare_SpawnWait_vs_PosixSpawn)
+    ->Name("BM_Compare_SpawnWait_vs_PosixSpawn_BigParent")
+    ->Setup(allocate_big_parent)
+    ->Teardown(free_big_parent)
+    ->Iterations(smoke() ? 20 : 400)
+    ->UseRealTime();
+BENCHMARK(BM_Compare_Communicate_vs_TwoThreads)->Iterations(smoke() ? 2 : 4)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Compare_Pipeline_CatCat_vs_Raw)->Iterations(smoke() ? 2 : 4)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Raw_PosixSpawnWait)->UseRealTime();
 BENCHMARK(BM_Raw_VforkWait)->UseRealTime();
 BENCHMARK(BM_Raw_ForkWait)->UseRealTime();

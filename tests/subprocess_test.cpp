@@ -2,6 +2,8 @@
 // tests/subprocess_test.cpp - run, Popen, communicate, pipelines, timeouts, signals.
 #include <spindle/subprocess.hpp>
 
+#include <spindle/executor.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -597,6 +599,24 @@ TEST_CASE("many threads run children concurrently and each gets its own output",
   for (int t = 0; t < threads; ++t) {
     REQUIRE(errors[t].empty());
     REQUIRE(ok[t] == per_thread);
+  }
+  REQUIRE(no_children_left());
+}
+
+TEST_CASE("children run from a ThreadPoolExecutor's workers, as in Effective Python",
+          "[subprocess][stress]") {
+  const int jobs = sanitized ? 16 : 48;
+  std::vector<spindle::Future<std::string>> futures;
+  {
+    spindle::ThreadPoolExecutor pool(8);
+    for (int i = 0; i < jobs; ++i) {
+      futures.push_back(pool.submit([i] {
+        sp::Popen p({child, "cat"}, {.in = sp::PIPE, .out = sp::PIPE});
+        return p.communicate(pattern(300'000, static_cast<unsigned>(i)), 60s).out;
+      }));
+    }
+    for (int i = 0; i < jobs; ++i)
+      REQUIRE(futures[static_cast<std::size_t>(i)].result() == pattern(300'000, static_cast<unsigned>(i)));
   }
   REQUIRE(no_children_left());
 }
