@@ -9,7 +9,8 @@
 //       Options o;
 //       while (args.next()) {
 //         if (args.flag("--quiet")) o.quiet = true;
-//         else if (auto v = args.value("--items")) o.items = cli::parse_int(args.name(), *v, 0, 100);
+//         else if (auto v = args.value("--items"))
+//           o.items = cli::parse_int(args.name(), *v, 0, 100);
 //         else if (auto p = args.positional()) o.names.emplace_back(*p);
 //         else args.unknown();
 //       }

@@ -358,8 +358,9 @@ int flags_main(const Options& o) {
   so.delay = std::chrono::milliseconds(o.delay_ms);
   so.error_rate = o.error_rate;
   so.seed = static_cast<std::uint64_t>(o.seed);
-  so.threads = o.server_threads > 0 ? static_cast<std::size_t>(o.server_threads)
-                                    : std::clamp<std::size_t>(static_cast<std::size_t>(o.max_req), 4, 256);
+  so.threads = o.server_threads > 0
+                   ? static_cast<std::size_t>(o.server_threads)
+                   : std::clamp<std::size_t>(static_cast<std::size_t>(o.max_req), 4, 256);
   // Bounded: three runs' requests and a little more, for a generous time.
   so.max_requests = static_cast<long>(3 * n + 16);
   so.lifetime = std::chrono::seconds(60 + 3 * static_cast<long>(n) * (o.delay_ms + 100) / 1000);

@@ -80,7 +80,8 @@ inline bool wait_ready(int fd, short events, Clock::time_point deadline, int wak
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return false;
     pollfd fds[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};
-    const int n = ::poll(fds, wake_fd >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 1000)));
+    const int n =
+        ::poll(fds, wake_fd >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 1000)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw std::system_error(errno, std::generic_category(), "poll");
     if (wake_fd >= 0 && fds[1].revents != 0) return false;
@@ -187,7 +188,8 @@ inline Response http_get(std::uint16_t port, const std::string& path,
 
   Response r;
   const auto head_end = raw.find("\r\n\r\n");
-  if (head_end == std::string::npos) throw ConnectionError("connection closed before the headers ended");
+  if (head_end == std::string::npos)
+    throw ConnectionError("connection closed before the headers ended");
   std::string_view head(raw.data(), head_end);
   const auto line_end = head.find("\r\n");
   const std::string_view status_line = head.substr(0, line_end);
@@ -195,7 +197,8 @@ inline Response http_get(std::uint16_t port, const std::string& path,
   if (!status_line.starts_with("HTTP/1.") || status_line.size() < 12 || status_line[8] != ' ')
     throw ConnectionError("garbled status line '" + std::string(status_line) + "'");
   r.status = static_cast<int>(parse_decimal(status_line.substr(9, 3)));
-  if (r.status < 100) throw ConnectionError("garbled status line '" + std::string(status_line) + "'");
+  if (r.status < 100)
+    throw ConnectionError("garbled status line '" + std::string(status_line) + "'");
   r.reason = std::string(status_line.size() > 13 ? status_line.substr(13) : "");
   for (std::size_t at = line_end; at != std::string_view::npos && at < head.size();) {
     const auto next = head.find("\r\n", at + 2);

@@ -200,7 +200,8 @@ void part_parallel(const Options& o) {
               o.children, s.c_str());
   const auto start = std::chrono::steady_clock::now();
   std::vector<sp::Popen> sleep_procs;
-  for (long i = 0; i < o.children; ++i) sleep_procs.emplace_back(std::vector<std::string>{"sleep", s});
+  for (long i = 0; i < o.children; ++i)
+    sleep_procs.emplace_back(std::vector<std::string>{"sleep", s});
   int failures = 0;
   for (auto& proc : sleep_procs) {
     proc.communicate();
@@ -350,7 +351,8 @@ void part_pipes(const Options& o) {
   long good = 0;
   for (auto& proc : hash_procs) {
     auto [out, err] = proc.communicate();
-    if (proc.returncode() != 0) throw sp::CalledProcessError(*proc.returncode(), proc.args(), out, err);
+    if (proc.returncode() != 0)
+      throw sp::CalledProcessError(*proc.returncode(), proc.args(), out, err);
     std::printf("%s\n", bytes_repr(last_bytes(out, 10)).c_str());
     // sha256sum prints 64 hex digits and "  -\n"; openssl -binary the raw digest.
     good += t.digest_size != 0 ? out.size() == t.digest_size : out.size() == 68;
