@@ -48,8 +48,8 @@ Options:
   -v, --verbose        print each result instead of the progress display
   --mode LIST          runs to do: sequential,map,as_completed (default all)
   --delay-ms MS        server waits MS before every response (DELAY server)
-  --error-rate R       fraction of codes the server fails, 0..1: half with
-                       HTTP 503, half with a body cut short (ERROR server)
+  --error-rate R       fraction of codes the server fails, 0..1: HTTP 503,
+                       a body cut short, or a corrupted byte (ERROR server)
   --seed N             which codes fail (default 1); fixed per code, so the
                        counts do not depend on timing
   --timeout-ms MS      client timeout per request (default 5000)

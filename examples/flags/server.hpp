@@ -94,8 +94,8 @@ struct ServerOptions {
   /// Every response waits this long first (the book's DELAY server).
   std::chrono::milliseconds delay{0};
   /// This fraction of the country codes fail (the book's ERROR server):
-  /// half of them with "503 Service Unavailable", half with a body cut off
-  /// halfway. Which codes fail depends only on the code and `seed`, not on
+  /// a third each with "503 Service Unavailable", a body cut off halfway,
+  /// and a body of the right length with one byte changed. Which codes fail depends only on the code and `seed`, not on
   /// the order of the requests, so every run of the same arguments fails
   /// the same codes.
   double error_rate = 0;
@@ -114,17 +114,20 @@ struct ServerOptions {
 struct ServerStats {
   long ok = 0;
   long not_found = 0;
-  long errors = 0;  // 503s and cut bodies
+  long errors = 0;  // 503s, cut and corrupted bodies
   long bad = 0;     // malformed requests, timeouts
 };
 
 /// How the server answers a request for `cc` with `o`: the plan.
-enum class Answer { ok, not_found, unavailable, truncated };
+enum class Answer { ok, not_found, unavailable, truncated, corrupted };
 
 inline Answer plan(std::string_view cc, const ServerOptions& o) {
   const std::uint64_t h = mix(code_key(cc) ^ mix(o.seed));
   const double u = static_cast<double>(h >> 11) / 9007199254740992.0;  // [0, 1)
-  if (u < o.error_rate) return (h & 1) != 0 ? Answer::unavailable : Answer::truncated;
+  if (u < o.error_rate) {
+    const Answer kinds[] = {Answer::unavailable, Answer::truncated, Answer::corrupted};
+    return kinds[(h & 0x3ff) % 3];
+  }
   return has_flag(cc) ? Answer::ok : Answer::not_found;
 }
 
@@ -253,6 +256,15 @@ private:
             ++errors_;
             const std::string img = flag_image(cc);
             response = head(200, "OK", img.size(), checksum(img)) + img.substr(0, img.size() / 2);
+            break;
+          }
+          case Answer::corrupted: {
+            // The whole length, the right checksum, one byte flipped.
+            ++errors_;
+            std::string img = flag_image(cc);
+            const std::string sum = checksum(img);
+            img[img.size() / 3] = static_cast<char>(img[img.size() / 3] ^ 0x20);
+            response = head(200, "OK", img.size(), sum) + img;
             break;
           }
         }
