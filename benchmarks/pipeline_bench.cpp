@@ -3,17 +3,18 @@
 // against a serial loop doing the same work (the baseline).
 //
 // Two kinds of per-item work:
-// - Trivial: a few multiply-adds per stage. Measures the pipeline's own
+// - Trivial: one round of a 64-bit mix per stage. Measures the pipeline's own
 //   cost per item (three queue hand-offs and the worker loop); a serial loop
 //   is expected to win by far, which is the point: a pipeline pays off only
 //   when an item's work outweighs a hand-off.
-// - Work: about a thousand dependent multiply-adds per stage (a few µs),
-//   where the stages' threads can run in parallel.
+// - Work: 300 dependent rounds of the mix per stage (a few µs), where the
+//   stages' threads can run in parallel.
 //
 // Each pipeline iteration builds the queues and the pipeline, puts the items,
 // closes the first queue and joins, so thread start-up (a few µs per worker)
-// is included, amortized over the items. SPINDLE_BENCH_SMOKE=1 shrinks the
-// problem so a smoke run takes a moment.
+// is included, amortized over the items. Every benchmark reports wall-clock
+// (real) time, so the rates compare side by side. SPINDLE_BENCH_SMOKE=1
+// shrinks the problem so a smoke run takes a moment.
 #include <spindle/pipeline.hpp>
 #include <spindle/queue.hpp>
 
@@ -30,20 +31,31 @@ bool smoke() {
   return on;
 }
 
-std::int64_t items() { return smoke() ? 2'000 : 200'000; }
+// Items per iteration: many for trivial work, fewer for heavy work so an
+// iteration stays near 0.1 s.
+std::int64_t items(int rounds) {
+  if (smoke()) return rounds > 16 ? 500 : 2'000;
+  return rounds > 16 ? 20'000 : 200'000;
+}
 
-// One stage's work: `rounds` dependent steps of a 64-bit LCG, so the
-// compiler can neither skip nor vectorize it.
+// One stage's work: `rounds` dependent steps of a non-linear 64-bit mix
+// (splitmix64's finalizer), so the compiler can neither fold the stages
+// together nor skip them.
 std::uint64_t work(std::uint64_t x, int rounds) {
-  for (int i = 0; i < rounds; ++i) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+  for (int i = 0; i < rounds; ++i) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+  }
   return x;
 }
 
-constexpr int trivial_rounds = 4;
-int heavy_rounds() { return smoke() ? 50 : 1'000; }
+constexpr int trivial_rounds = 1;
+int heavy_rounds() { return smoke() ? 50 : 300; }
 
 void serial(benchmark::State& state, int rounds) {
-  const std::int64_t n = items();
+  const std::int64_t n = items(rounds);
   for (auto _ : state) {
     std::uint64_t sink = 0;
     for (std::int64_t i = 0; i < n; ++i)
@@ -55,7 +67,7 @@ void serial(benchmark::State& state, int rounds) {
 
 // Args: workers per stage, bound of every queue (0 = unbounded).
 void pipeline(benchmark::State& state, int rounds) {
-  const std::int64_t n = items();
+  const std::int64_t n = items(rounds);
   const auto workers = static_cast<std::size_t>(state.range(0));
   const auto bound = static_cast<std::size_t>(state.range(1));
   for (auto _ : state) {
@@ -88,9 +100,9 @@ void pipeline_args(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
-BENCHMARK(BM_Serial_ThreeStageTrivial)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Serial_ThreeStageTrivial)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Pipeline_ThreeStageTrivial)->Apply(pipeline_args);
-BENCHMARK(BM_Serial_ThreeStageWork)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Serial_ThreeStageWork)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Pipeline_ThreeStageWork)->Apply(pipeline_args);
 
 BENCHMARK_MAIN();

@@ -441,6 +441,19 @@ TEST_CASE("the destructor of an idle pipeline closes its open first queue", "[pi
   REQUIRE(out.closed());
 }
 
+TEST_CASE("after join the queues may be destroyed before the pipeline", "[pipeline]") {
+  Pipeline pipeline;  // declared before its queues, against the advice
+  {
+    ClosableQueue<int> in, out;
+    pipeline.stage(in, out, 2, [](int x) { return x + 1; });
+    in.put(41);
+    in.close();
+    pipeline.join();
+    REQUIRE(out.get() == 42);
+  }
+  // ~Pipeline must not touch the destroyed queues (ASan checks this).
+}
+
 TEST_CASE("stop() cancels a running pipeline: join returns normally and queue joins return",
           "[pipeline]") {
   ClosableQueue<int> q0(4), q1(4), q2;

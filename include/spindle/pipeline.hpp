@@ -116,6 +116,7 @@ struct StageState {
 /// - **The destructor stops and joins**: it never throws, never calls
 ///   `std::terminate`, and returns once the workers' current calls return.
 ///   Call `join()` first to let the work finish and to see its exception.
+///   After `join()` has returned, the destructor does not touch the queues.
 /// - The function is shared by the stage's workers and called concurrently
 ///   by them, as in the book; it receives the item as an rvalue (take it by
 ///   value, `T&&` or `const T&`). A function returning `std::optional<U>` into
@@ -135,11 +136,20 @@ public:
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  /// Stops the pipeline (as `stop()`) and joins its workers. Exceptions from
-  /// stages are not rethrown here: call `join()` to see them.
+  /// Stops the pipeline (as `stop()`) if a worker is still running, and joins
+  /// its workers. Exceptions from stages are not rethrown here: call `join()`
+  /// to see them. Once every worker has ended (e.g. `join()` returned) the
+  /// destructor no longer touches the queues.
   /// Blocks: until each worker's current call of its function returns.
   ~Pipeline() {
-    stop();
+    bool running = false;
+    {
+      std::lock_guard lock(m_);
+      running = live_ != 0;
+    }
+    // With no worker left every queue is closed already: each worker ends
+    // only once its input is closed, and the last one closes the output.
+    if (running) stop();
     join_threads();
   }
 
