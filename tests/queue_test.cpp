@@ -716,6 +716,77 @@ TEMPLATE_TEST_CASE("close wakes every blocked producer, and the items already in
   REQUIRE_THROWS_AS(q.get(), QueueClosed);
 }
 
+TEMPLATE_TEST_CASE("close() happens-before the QueueClosed it causes", "[queue]", QUEUE_FAMILIES) {
+  // Plain data written before close() must be visible to a thread that got
+  // QueueClosed, whether it was asleep in get() or polling get_nowait().
+  // ThreadSanitizer reports a data race on `note` if the ordering is missing.
+  // Bounded and unbounded: ClosableQueue has a different storage for each.
+  const std::size_t bound = GENERATE(std::size_t{0}, std::size_t{4});
+  INFO("maxsize " << bound);
+  typename TestType::template queue<int> q(bound);
+  std::string note;
+  std::string seen_by_sleeper, seen_by_poller;
+  Watched sleeper(q, [&] {
+    try {
+      (void)q.get();
+    } catch (const QueueClosed&) {
+      seen_by_sleeper = note;
+    }
+  });
+  std::atomic<bool> polling{false};
+  Watched poller(q, [&] {
+    for (;;) {
+      try {
+        (void)q.get_nowait();
+      } catch (const QueueEmpty&) {
+        polling.store(true, std::memory_order_relaxed);
+        std::this_thread::yield();
+      } catch (const QueueClosed&) {
+        seen_by_poller = note;
+        return;
+      }
+    }
+  });
+  REQUIRE(sleeper.wait_blocked());
+  REQUIRE(spindle_test::spin_until([&] { return polling.load(std::memory_order_relaxed); }));
+  note = "written before close";
+  q.close();
+  sleeper.join();
+  poller.join();
+  REQUIRE(seen_by_sleeper == "written before close");
+  REQUIRE(seen_by_poller == "written before close");
+}
+
+TEMPLATE_TEST_CASE("close() happens-before the QueueClosed a polling put gets", "[queue]",
+                   QUEUE_FAMILIES) {
+  // As above, for producers: plain data written before close() is visible
+  // to a producer whose put_nowait() then throws QueueClosed.
+  const std::size_t bound = GENERATE(std::size_t{0}, std::size_t{1});
+  INFO("maxsize " << bound);
+  typename TestType::template queue<int> q(bound);
+  std::string note;
+  std::string seen_by_producer;
+  std::atomic<bool> polling{false};
+  Watched producer(q, [&] {
+    for (;;) {
+      try {
+        q.put_nowait(0);
+      } catch (const QueueFull&) {
+      } catch (const QueueClosed&) {
+        seen_by_producer = note;
+        return;
+      }
+      polling.store(true, std::memory_order_relaxed);
+      std::this_thread::yield();
+    }
+  });
+  REQUIRE(spindle_test::spin_until([&] { return polling.load(std::memory_order_relaxed); }));
+  note = "written before close";
+  q.close();
+  producer.join();
+  REQUIRE(seen_by_producer == "written before close");
+}
+
 // ---------------------------------------------------------------------------
 // task_done / join
 
