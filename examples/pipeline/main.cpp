@@ -196,7 +196,8 @@ struct Result {
 
 Result run_blocking(const Options& o) {
   Clocks clocks;
-  const auto [download_ms, resize_ms, upload_ms] = o.work_ms;
+  // Plain variables, not a structured binding: clang 14 cannot capture those.
+  const double download_ms = o.work_ms[0], resize_ms = o.work_ms[1], upload_ms = o.work_ms[2];
   auto download = [=](Photo p) { simulate(download_ms); ++p.phases_done; return p; };
   auto resize = [=](Photo p) { simulate(resize_ms); ++p.phases_done; return p; };
   auto upload = [=](Photo p) { simulate(upload_ms); ++p.phases_done; return p; };
@@ -290,15 +291,15 @@ private:
 
 Result run_polling(const Options& o) {
   Clocks clocks;
-  const auto [download_ms, resize_ms, upload_ms] = o.work_ms;
   auto phase = [](double ms) {
     return [ms](Photo p) { simulate(ms); ++p.phases_done; return p; };
   };
   MyQueue<Photo> download_queue, resize_queue, upload_queue, done_queue;
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<PollingWorker>> threads;
-  const std::array<std::function<Photo(Photo)>, 3> funcs{phase(download_ms), phase(resize_ms),
-                                                         phase(upload_ms)};
+  const std::array<std::function<Photo(Photo)>, 3> funcs{phase(o.work_ms[0]),
+                                                         phase(o.work_ms[1]),
+                                                         phase(o.work_ms[2])};
   MyQueue<Photo>* queues[] = {&download_queue, &resize_queue, &upload_queue, &done_queue};
   for (std::size_t s = 0; s < 3; ++s)
     for (std::size_t w = 0; w < o.workers[s]; ++w)
