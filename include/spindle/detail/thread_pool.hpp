@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -55,12 +56,21 @@ inline thread_local WorkerContext* tl_worker = nullptr;
 /// batch sits in a queue other workers can steal from, so a long task at
 /// the head of a batch never holds the rest hostage while workers idle.
 ///
-/// Sleeping: workers spin briefly, then sleep on `work_ec_`. A submit
-/// notifies it, which costs a fence and a load — no system call — while
-/// every worker is busy. `pending_` counts queued tasks anywhere; it is the
-/// condition workers sleep on.
+/// Waking (the scheme Go's scheduler uses): a worker is running a task,
+/// *searching* for one (awake, spinning briefly), or *sleeping* on its own
+/// futex word, listed on an idle stack. A submit wakes a sleeper only when
+/// no worker is searching: while workers are busy or one is already
+/// searching, a submit costs two loads and no system call. A woken worker
+/// counts as searching from the moment it is chosen (the waker hands it the
+/// "token"), so a burst of submits wakes one worker, not one per submit;
+/// when the last searcher finds a task and more are queued, it wakes the
+/// next sleeper, so wake-ups fan out as fast as workers pick work up.
+/// `pending_` counts queued tasks anywhere; a worker going to sleep lists
+/// itself idle first and then re-checks `pending_` (seq_cst on both sides,
+/// against the submit's increment and its loads), so no wake-up is lost.
 ///
-/// Lock order: `global_lock_` before a slot's `lock`; never two slot locks.
+/// Lock order: `global_lock_` before a slot's `lock`; never two slot locks;
+/// `idle_lock_` is never held with another lock.
 class PoolCore {
 public:
   PoolCore(std::size_t max_workers, std::function<void()> initializer, std::string name_prefix)
@@ -99,10 +109,7 @@ public:
       // Inside the lock: a drain that takes this task decrements after us.
       pending_.fetch_add(1, std::memory_order_seq_cst);
     }
-    work_ec_.notify_one();
-    if (started_.load(std::memory_order_acquire) < max_workers_ &&
-        idle_.load(std::memory_order_relaxed) == 0)
-      spawn_worker();
+    if (!wake_one() && started_.load(std::memory_order_acquire) < max_workers_) spawn_worker();
   }
 
   /// See ThreadPoolExecutor::shutdown.
@@ -131,19 +138,30 @@ public:
         discard(t);
       }
     }
-    work_ec_.notify_all();
-    std::lock_guard lock(threads_mutex_);
+    wake_all();
+    std::unique_lock lock(threads_mutex_);
     // Work accepted before the close must still run even if no worker was
     // ever started (workers start lazily) or starting one failed.
-    if (started_.load(std::memory_order_relaxed) == 0 &&
+    if (!joining_ && started_.load(std::memory_order_relaxed) == 0 &&
         pending_.load(std::memory_order_acquire) > 0)
       spawn_locked();
-    if (wait && !joined_) {
-      const std::size_t n = started_.load(std::memory_order_relaxed);
-      for (std::size_t i = 0; i < n; ++i)
-        if (slots_[i].thread.joinable()) slots_[i].thread.join();
-      joined_ = true;
+    if (!wait) return;
+    if (joining_) {
+      // Another shutdown(true) is joining: return once it has finished.
+      joined_cv_.wait(lock, [this] { return joined_; });
+      return;
     }
+    // Join without holding threads_mutex_: a worker may need it to start
+    // another worker while it drains the remaining work. joining_ stops
+    // new threads, so slots_[0, n) are ours alone from here.
+    joining_ = true;
+    const std::size_t n = started_.load(std::memory_order_relaxed);
+    lock.unlock();
+    for (std::size_t i = 0; i < n; ++i)
+      if (slots_[i].thread.joinable()) slots_[i].thread.join();
+    lock.lock();
+    joined_ = true;
+    joined_cv_.notify_all();
   }
 
   /// Blocks until every submitted task has finished (or was cancelled and
@@ -201,12 +219,99 @@ public:
   }
 
   std::atomic<std::size_t> pending_{0};
-  EventCount work_ec_;
+
+  /// If no worker searches and one sleeps, wakes one and hands it the
+  /// searching token. Never blocks. False only if no worker searches and
+  /// none sleeps (all are busy): then only a new thread could help.
+  bool wake_one() noexcept {
+    if (searching_.load(std::memory_order_seq_cst) != 0) return true;
+    if (sleeping_.load(std::memory_order_seq_cst) == 0) return false;
+    std::size_t zero = 0;
+    if (!searching_.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return true;
+    std::size_t worker = 0;
+    {
+      std::lock_guard lock(idle_lock_);
+      if (idle_top_ == 0) {
+        worker = max_workers_;
+      } else {
+        worker = idle_stack_[--idle_top_];
+        sleeping_.store(idle_top_, std::memory_order_seq_cst);
+      }
+    }
+    if (worker == max_workers_) {
+      searching_.fetch_sub(1, std::memory_order_seq_cst);
+      return false;
+    }
+    post_wake(worker, token_bit);
+    return true;
+  }
+
+  /// Lists worker `self` as idle and sleeps until a waker hands it the
+  /// searching token, or (for a helping worker) until `ready`/new work.
+  /// Returns true if the caller now holds a searching token (is counted in
+  /// searching_), false if it woke without one (only with `ready`).
+  bool sleep(std::size_t self, bool (*ready)(const void*), const void* ctx,
+             std::optional<Clock::time_point> deadline) noexcept {
+    Slot& me = slots_[self];
+    std::uint32_t word = me.wake_word.load(std::memory_order_seq_cst);
+    {
+      std::lock_guard lock(idle_lock_);
+      idle_stack_[idle_top_++] = self;
+      sleeping_.store(idle_top_, std::memory_order_seq_cst);
+    }
+    // Re-check after listing ourselves: a submit whose increment we miss
+    // here sees us in sleeping_ and wakes us.
+    // (A helper ignores stopping_: it waits for its future, not for work.)
+    const bool go_on = pending_.load(std::memory_order_seq_cst) > 0 ||
+                       (ready == nullptr ? stopping_.load(std::memory_order_seq_cst) : ready(ctx));
+    if (!go_on) {
+      const auto wanted = ready != nullptr ? (token_bit | helper_bit) : token_bit;
+      while ((word & wanted) == 0) {
+        if (!futex_wait(me.wake_word, word, deadline)) break;
+        word = me.wake_word.load(std::memory_order_seq_cst);
+      }
+    }
+    if (unlist_idle(self)) {
+      me.wake_word.fetch_and(~helper_bit, std::memory_order_relaxed);
+      return false;
+    }
+    // A waker took us off the idle stack, so its token is ours: wait for
+    // its post (it may not have arrived yet), then consume it.
+    word = me.wake_word.load(std::memory_order_acquire);
+    while ((word & token_bit) == 0) {
+      futex_wait(me.wake_word, word);
+      word = me.wake_word.load(std::memory_order_acquire);
+    }
+    me.wake_word.fetch_and(~(token_bit | helper_bit), std::memory_order_acq_rel);
+    return true;
+  }
+
+  /// Wakes a helping worker (its awaited future completed). Any thread.
+  void wake_helper(std::size_t worker) noexcept { post_wake(worker, helper_bit); }
+
+  /// A searching worker found a task: stop searching, and if it was the
+  /// last searcher and more work is queued, wake another worker for it.
+  /// With no sleeper, it starts a new thread (up to max_workers), as Python
+  /// starts one per submit while no thread is idle: work queued behind
+  /// tasks that block must still start.
+  void stop_searching() noexcept {
+    if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        pending_.load(std::memory_order_seq_cst) > 0 && !wake_one() &&
+        started_.load(std::memory_order_acquire) < max_workers_)
+      spawn_worker();
+  }
+
+  std::atomic<std::size_t> searching_{0};  // workers awake and looking for work
 
 private:
+  static constexpr std::uint32_t token_bit = 1;   // woken by wake_one/wake_all
+  static constexpr std::uint32_t helper_bit = 2;  // woken by wake_helper
+
   struct alignas(64) Slot {
     SpinLock lock;
     TaskList local;  // guarded by lock
+    // The worker sleeps on this futex word; wakers set token_bit or helper_bit.
+    std::atomic<std::uint32_t> wake_word{0};
     // local.size(), stored under lock; read without it as a hint, so idle
     // workers skip empty queues without taking their locks.
     std::atomic<std::size_t> hint{0};
@@ -278,9 +383,51 @@ private:
     return nullptr;
   }
 
+  void post_wake(std::size_t worker, std::uint32_t bit) noexcept {
+    Slot& slot = slots_[worker];
+    slot.wake_word.fetch_or(bit, std::memory_order_seq_cst);
+    futex_wake(slot.wake_word, 1);
+  }
+
+  // Wakes every sleeper (shutdown), each with a token.
+  void wake_all() noexcept {
+    for (;;) {
+      std::size_t worker = 0;
+      {
+        std::lock_guard lock(idle_lock_);
+        if (idle_top_ == 0) return;
+        worker = idle_stack_[--idle_top_];
+        sleeping_.store(idle_top_, std::memory_order_seq_cst);
+      }
+      searching_.fetch_add(1, std::memory_order_seq_cst);
+      post_wake(worker, token_bit);
+    }
+  }
+
+  // Takes `self` off the idle stack; false if a waker already did.
+  bool unlist_idle(std::size_t self) noexcept {
+    std::lock_guard lock(idle_lock_);
+    for (std::size_t i = idle_top_; i-- > 0;) {
+      if (idle_stack_[i] == self) {
+        for (std::size_t j = i; j + 1 < idle_top_; ++j) idle_stack_[j] = idle_stack_[j + 1];
+        --idle_top_;
+        sleeping_.store(idle_top_, std::memory_order_seq_cst);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Starts a worker if work is queued and no worker searches or sleeps.
+  // Every caller re-checks under the lock, so of racing callers (a submit, a
+  // worker that just found work) one starts a thread and the others see it
+  // searching; none is lost.
   void spawn_worker() noexcept {
     std::lock_guard lock(threads_mutex_);
-    if (joined_ || started_.load(std::memory_order_relaxed) >= max_workers_) return;
+    if (joining_ || searching_.load(std::memory_order_seq_cst) != 0 ||
+        sleeping_.load(std::memory_order_seq_cst) != 0 ||
+        pending_.load(std::memory_order_seq_cst) == 0)
+      return;
     spawn_locked();
   }
 
@@ -288,9 +435,13 @@ private:
   void spawn_locked() noexcept {
     const std::size_t index = started_.load(std::memory_order_relaxed);
     if (index >= max_workers_) return;
+    // The new worker starts out searching; counting it now keeps a burst of
+    // submits from starting a thread each while it starts up.
+    searching_.fetch_add(1, std::memory_order_seq_cst);
     try {
       slots_[index].thread = std::thread([this, index] { worker_main(index); });
     } catch (...) {
+      searching_.fetch_sub(1, std::memory_order_seq_cst);
       // With no worker at all nobody would ever run the queued work: fail
       // it (its futures get BrokenExecutor) instead of leaving it pending.
       if (index == 0) break_pool(std::current_exception());
@@ -337,7 +488,7 @@ private:
       }
       discard(t);
     }
-    work_ec_.notify_all();
+    wake_all();
   }
 
   void worker_main(std::size_t index) noexcept {
@@ -354,47 +505,52 @@ private:
         ok = false;
       }
     }
-    if (ok) work_loop(index);
+    if (ok)
+      work_loop(index);
+    else
+      searching_.fetch_sub(1, std::memory_order_seq_cst);
     tl_helper = nullptr;
     tl_worker = nullptr;
   }
 
+  // Starts out searching (counted by spawn_locked).
   void work_loop(std::size_t self) noexcept {
+    bool searching = true;
     Backoff backoff;
-    bool idle = false;
     for (;;) {
       if (StateBase* task = find_work(self)) {
-        if (idle) {
-          idle_.fetch_sub(1, std::memory_order_relaxed);
-          idle = false;
+        if (searching) {
+          searching = false;
+          stop_searching();
         }
         backoff.reset();
         run(task);
         continue;
       }
-      if (!idle) {
-        idle_.fetch_add(1, std::memory_order_relaxed);
-        idle = true;
-      }
       if (pending_.load(std::memory_order_acquire) == 0 &&
           stopping_.load(std::memory_order_acquire))
         break;
-      if (backoff.step()) continue;
-      const auto key = work_ec_.prepare_wait();
+      if (!searching) {
+        searching = true;
+        searching_.fetch_add(1, std::memory_order_seq_cst);
+      }
+      // Spin only as one of the first two searchers: with many workers on
+      // few cores, more spinners would only take time from busy ones.
+      if (searching_.load(std::memory_order_relaxed) <= 2 && backoff.step()) continue;
+      searching = false;
+      searching_.fetch_sub(1, std::memory_order_seq_cst);
       if (pending_.load(std::memory_order_seq_cst) > 0) {
-        // Work exists but is in flight between two queues: retry soon.
-        work_ec_.cancel_wait();
-        std::this_thread::yield();
+        // Work exists but is in flight between two queues: search again.
+        searching = true;
+        searching_.fetch_add(1, std::memory_order_seq_cst);
+        cpu_relax();
         continue;
       }
-      if (stopping_.load(std::memory_order_seq_cst)) {
-        work_ec_.cancel_wait();
-        continue;
-      }
-      work_ec_.wait(key);
+      if (stopping_.load(std::memory_order_seq_cst)) continue;
+      if (sleep(self, nullptr, nullptr, std::nullopt)) searching = true;
       backoff.reset();
     }
-    if (idle) idle_.fetch_sub(1, std::memory_order_relaxed);
+    if (searching) searching_.fetch_sub(1, std::memory_order_seq_cst);
   }
 
   void set_thread_name(std::size_t index) noexcept {
@@ -418,44 +574,57 @@ private:
 
   alignas(64) std::atomic<std::size_t> unfinished_{0};  // submitted, not yet finished
   EventCount idle_ec_;
-  std::atomic<std::size_t> idle_{0};     // workers looking for work
-  std::atomic<std::size_t> started_{0};  // slots_[0, started_) have threads
+  std::atomic<std::size_t> sleeping_{0};  // == idle_top_, readable without the lock
+  std::atomic<std::size_t> started_{0};   // slots_[0, started_) have threads
   std::atomic<bool> stopping_{false};
   std::atomic<bool> broken_{false};
 
+  SpinLock idle_lock_;
+  std::unique_ptr<std::size_t[]> idle_stack_ = std::make_unique<std::size_t[]>(max_workers_);
+  std::size_t idle_top_ = 0;  // guarded by idle_lock_ (with idle_stack_)
+
   std::mutex threads_mutex_;
-  bool joined_ = false;  // guarded by threads_mutex_
+  std::condition_variable joined_cv_;  // signals joined_
+  bool joining_ = false;               // guarded by threads_mutex_
+  bool joined_ = false;                // guarded by threads_mutex_
 };
 
 inline bool WorkerContext::help_until(bool (*ready)(const void*), const void* ctx,
                                       std::optional<Clock::time_point> deadline) noexcept {
-  // Sleeps on the pool's event count, so the sleep ends both when the
-  // awaited thing happens (its notifier calls wake()) and when new work
-  // arrives that this thread could run.
+  // Sleeps listed as idle, so the sleep ends both when the awaited thing
+  // happens (its notifier calls wake()) and when new work arrives that this
+  // thread could run. A token received while helping is passed on when the
+  // helper finds work or returns, like a searching worker's.
+  bool searching = false;
+  auto drop_token = [&] {
+    if (searching) {
+      searching = false;
+      core.stop_searching();
+    }
+  };
   Backoff backoff;
   for (;;) {
-    if (ready(ctx)) return true;
+    if (ready(ctx)) break;
     if (StateBase* task = core.find_work(index)) {
+      drop_token();
       core.run(task);
       backoff.reset();
       continue;
     }
-    if (deadline && Clock::now() >= *deadline) return ready(ctx);
+    if (deadline && Clock::now() >= *deadline) break;
     if (backoff.step()) continue;
-    const auto key = core.work_ec_.prepare_wait();
-    if (ready(ctx)) {
-      core.work_ec_.cancel_wait();
-      return true;
-    }
+    drop_token();
     if (core.pending_.load(std::memory_order_seq_cst) > 0) {
-      core.work_ec_.cancel_wait();
-      std::this_thread::yield();
+      cpu_relax();  // work in flight between two queues
       continue;
     }
-    core.work_ec_.wait(key, deadline);
+    searching = core.sleep(index, ready, ctx, deadline);
+    backoff.reset();
   }
+  drop_token();
+  return ready(ctx);
 }
 
-inline void WorkerContext::wake() noexcept { core.work_ec_.notify_all(); }
+inline void WorkerContext::wake() noexcept { core.wake_helper(index); }
 
 }  // namespace spindle::detail
