@@ -269,24 +269,32 @@ TEST_CASE("an exception in any stage reaches join and wakes every blocked thread
   const int failing = GENERATE(0, 1, 2);
   CAPTURE(failing);
   ClosableQueue<int> q0(2), q1(2), q2(2), q3(2);
-  auto fn_for = [failing](int stage) {
-    return [failing, stage](int x) {
-      if (stage == failing && x == 50)
-        throw std::runtime_error("boom in stage " + std::to_string(stage));
+  Producer producer;  // puts forever: it can only end by QueueClosed
+  std::atomic<bool> triggered{false}, producer_parked{false};
+  spindle::Event release;
+  // In the failing stage, every item from 50 on is held back, so the bounded
+  // queues fill up and the producer blocks in put; the first such item then
+  // waits until the producer is asleep in the kernel, and throws.
+  auto fn_for = [&](int stage) {
+    return [&, stage](int x) {
+      if (stage == failing && x >= 50) {
+        if (!triggered.exchange(true)) {
+          producer_parked.store(spindle_test::wait_until_sleeping(producer.tid.load()));
+          release.set();
+          throw std::runtime_error("boom in stage " + std::to_string(stage));
+        }
+        release.wait();
+      }
       return x;
     };
   };
-  Producer producer;  // puts forever: it can only end by QueueClosed
   std::atomic<bool> consumer_got_closed{false};
-  std::atomic<bool> saw_failed_item{false};
   Pipeline pipeline;
   pipeline.stage(q0, q1, 3, fn_for(0)).stage(q1, q2, 2, fn_for(1)).stage(q2, q3, 2, fn_for(2));
   producer.start(q0);
   std::thread consumer([&] {
     try {
-      for (;;) {
-        if (q3.get() == 50) saw_failed_item.store(true);
-      }
+      for (;;) (void)q3.get();
     } catch (const QueueClosed&) {
       consumer_got_closed.store(true);
     }
@@ -294,16 +302,17 @@ TEST_CASE("an exception in any stage reaches join and wakes every blocked thread
 
   REQUIRE_THROWS_WITH(pipeline.join(), "boom in stage " + std::to_string(failing));
   // join returned: every worker ended. Every queue is closed, so the
-  // producer (blocked in put on a full queue) and consumer were woken.
+  // producer, which was blocked in put on a full queue, and the consumer
+  // were woken.
   producer.join();
   consumer.join();
+  REQUIRE(producer_parked.load());
   REQUIRE(producer.got_closed.load());
   REQUIRE(consumer_got_closed.load());
   REQUIRE(q0.closed());
   REQUIRE(q1.closed());
   REQUIRE(q2.closed());
   REQUIRE(q3.closed());
-  REQUIRE_FALSE(saw_failed_item.load());  // the item that threw never came out
   REQUIRE(pipeline.stopped());
   // Asked again, join reports the same exception.
   REQUIRE_THROWS_WITH(pipeline.join(), "boom in stage " + std::to_string(failing));
