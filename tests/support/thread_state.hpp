@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -61,5 +62,51 @@ bool spin_until(Pred pred, std::chrono::steady_clock::duration limit = std::chro
   }
   return true;
 }
+
+/// Makes a thread woken by the constructing thread unable to run before the
+/// constructing thread blocks or yields: the constructing thread is pinned
+/// to one CPU (restored on destruction), and a thread calling
+/// `become_background()` pins itself to the same CPU and switches to
+/// SCHED_IDLE, which never preempts a normal thread on wake-up. Unprivileged
+/// and harmless where it fails (`active()` then says so).
+class SameCpuBackground {
+public:
+  SameCpuBackground() {
+    CPU_ZERO(&original_);
+    if (::sched_getaffinity(0, sizeof original_, &original_) != 0) return;
+    const int cpu = ::sched_getcpu();
+    if (cpu < 0 || !CPU_ISSET(cpu, &original_)) return;
+    cpu_ = cpu;
+    pinned_ = pin(cpu_);
+  }
+  SameCpuBackground(const SameCpuBackground&) = delete;
+  SameCpuBackground& operator=(const SameCpuBackground&) = delete;
+  ~SameCpuBackground() {
+    if (pinned_) ::sched_setaffinity(0, sizeof original_, &original_);
+  }
+
+  /// Called by another thread: share the constructing thread's CPU at idle
+  /// priority. Returns true if both took effect.
+  bool become_background() const {
+    if (!pinned_ || !pin(cpu_)) return false;
+    sched_param param{};
+    param.sched_priority = 0;
+    return ::sched_setscheduler(0, SCHED_IDLE, &param) == 0;
+  }
+  /// True if the constructing thread is pinned.
+  bool active() const { return pinned_; }
+
+private:
+  static bool pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return ::sched_setaffinity(0, sizeof set, &set) == 0;
+  }
+
+  cpu_set_t original_;
+  int cpu_ = -1;
+  bool pinned_ = false;
+};
 
 }  // namespace spindle_test
