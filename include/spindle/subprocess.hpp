@@ -56,6 +56,9 @@
 /// descriptor >= 3 close-on-exec with one `close_range` call, so it sees
 /// only the three standard streams it was given.
 ///
+/// The child inherits the calling thread's signal mask and ignored signals
+/// (as with posix_spawn or fork+exec); caught signals revert to default.
+///
 /// No SIGCHLD handler is installed; timed waits sleep in `ppoll` on a pidfd
 /// (Linux >= 5.3). On older kernels they fall back to Python's method:
 /// polling `waitpid(WNOHANG)` with sleeps growing from 0.5 ms to 50 ms.
@@ -85,6 +88,7 @@ class Popen;
 /// in a shell pipeline.
 class Redirect {
 public:
+  /// What the redirection is: the constants, a descriptor, or a pipe end.
   enum class Kind { inherit, pipe, devnull, stdout_, fd, reader, writer };
 
   /// Inherit the parent's stream.
@@ -104,7 +108,9 @@ public:
   /// The write end of another Popen's pipe (`other.in()`), taken over.
   Redirect(PipeWriter& writer) noexcept : kind_(Kind::writer), writer_(&writer) {}  // NOLINT
 
+  /// Which kind of redirection this is. Never blocks.
   constexpr Kind kind() const noexcept { return kind_; }
+  /// The descriptor for Kind::fd, else -1. Never blocks.
   constexpr int fd() const noexcept { return fd_; }
 
 private:
@@ -360,6 +366,7 @@ public:
   /// or a pipe/clone cannot be created (EMFILE, EAGAIN...).
   explicit Popen(std::vector<std::string> args, PopenOptions options = {});
 
+  /// Takes over `other`'s child; `other` is left empty. Never blocks.
   Popen(Popen&& other) noexcept = default;
   /// Disposes of the current child as the destructor does, then takes over.
   Popen& operator=(Popen&& other) noexcept {

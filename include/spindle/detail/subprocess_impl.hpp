@@ -193,6 +193,12 @@ inline Output Popen::communicate_until(std::string_view input,
   } else {
     input = s.pending_input;  // a retry after a timeout: Python ignores new input
   }
+  // Filters (cat, compressors, ciphers) usually write about as much as they
+  // read: room for that up front saves the copies of geometric growth. The
+  // allocation is virtual until written, and trimmed below if unused.
+  constexpr std::size_t hint_min = std::size_t{1} << 20;
+  if (s.out.is_open() && input.size() >= hint_min && s.out_buf.capacity() < input.size())
+    s.out_buf.reserve(input.size());
   std::size_t off = 0;
   const bool done = detail::subproc::pump(s.in.fd_, input, off, s.out.fd_, s.out_buf,
                                           s.err.fd_, s.err_buf, deadline);
@@ -203,6 +209,8 @@ inline Output Popen::communicate_until(std::string_view input,
   }
   s.pending_input.clear();
   if (!wait_until(deadline)) throw TimeoutExpired(s.args, timeout, s.out_buf, s.err_buf);
+  if (s.out_buf.capacity() >= hint_min && s.out_buf.capacity() / 2 > s.out_buf.size())
+    s.out_buf.shrink_to_fit();
   Output result{std::move(s.out_buf), std::move(s.err_buf)};
   s.out_buf.clear();
   s.err_buf.clear();

@@ -30,12 +30,23 @@ inline constexpr std::size_t threaded_input_min = 256 * 1024;
 
 /// Appends up to `chunk` bytes read from `fd` to `buf`. Returns read(2)'s
 /// result (0 at EOF, -1 with errno). Retries EINTR. The buffer grows
-/// geometrically, so appending N bytes costs O(N).
+/// geometrically, so appending N bytes costs O(N); a buffer reserved to the
+/// exact final size is filled to the brim without growing (the read that
+/// finds EOF then goes to a small stack buffer, not to a doubled heap one).
 inline ssize_t read_into(int fd, std::string& buf, std::size_t chunk = read_chunk) {
   const std::size_t old = buf.size();
-  if (buf.capacity() - old < chunk) buf.reserve(std::max(buf.capacity() * 2, old + chunk));
-  buf.resize(old + chunk);
+  const std::size_t room = buf.capacity() - old;
   ssize_t n;
+  if (room < 4096 && room < chunk) {
+    char probe[4096];
+    do {
+      n = ::read(fd, probe, std::min(sizeof probe, chunk));
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) buf.append(probe, static_cast<std::size_t>(n));  // grows geometrically
+    return n;
+  }
+  chunk = std::min(chunk, room);
+  buf.resize(old + chunk);
   do {
     n = ::read(fd, buf.data() + old, chunk);
   } while (n < 0 && errno == EINTR);
@@ -195,6 +206,15 @@ inline bool pump(UniqueFd& in, std::string_view input, std::size_t& off, UniqueF
   if (in.valid() && off >= input.size()) in.reset();
   if (in.valid() && (out.valid() || err.valid()) && input.size() - off >= threaded_input_min)
     return pump_threaded(in, input, off, out, out_buf, err, err_buf, deadline, sigpipe);
+  if (!deadline && in.valid() && !out.valid() && !err.valid()) {
+    // Input only (e.g. the head of a pipeline): blocking writes, no poll.
+    std::size_t written = 0;
+    if (write_all(in.get(), input.data() + off, input.size() - off, written) == EPIPE)
+      sigpipe.saw_epipe();
+    off += written;
+    in.reset();
+    return true;
+  }
   if (!deadline && !in.valid() && (out.valid() != err.valid())) {
     UniqueFd& only = out.valid() ? out : err;
     std::string& buf = out.valid() ? out_buf : err_buf;
