@@ -360,7 +360,9 @@ private:
   }
 
   StateBase* steal(std::size_t self) noexcept {
-    const std::size_t n = started_.load(std::memory_order_acquire);
+    // Every other started slot; max() because a new worker may run before
+    // it sees started_ count itself.
+    const std::size_t n = std::max(started_.load(std::memory_order_acquire), self + 1);
     for (std::size_t k = 1; k < n; ++k) {
       Slot& victim = slots_[(self + k) % n];
       if (victim.hint.load(std::memory_order_relaxed) == 0) continue;
@@ -438,16 +440,18 @@ private:
     // The new worker starts out searching; counting it now keeps a burst of
     // submits from starting a thread each while it starts up.
     searching_.fetch_add(1, std::memory_order_seq_cst);
+    // Counted before the thread runs, so that the workers already running
+    // look into its queue when they steal.
+    started_.store(index + 1, std::memory_order_release);
     try {
       slots_[index].thread = std::thread([this, index] { worker_main(index); });
     } catch (...) {
+      started_.store(index, std::memory_order_release);
       searching_.fetch_sub(1, std::memory_order_seq_cst);
       // With no worker at all nobody would ever run the queued work: fail
       // it (its futures get BrokenExecutor) instead of leaving it pending.
       if (index == 0) break_pool(std::current_exception());
-      return;
     }
-    started_.store(index + 1, std::memory_order_release);
   }
 
   // The pool cannot run work: close it and fail everything queued, as
