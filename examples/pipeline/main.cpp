@@ -194,17 +194,35 @@ struct Result {
 // ---------------------------------------------------------------------------
 // The book's final version, with spindle: ClosableQueue + Pipeline.
 
-Result run_blocking(const Options& o) {
-  Clocks clocks;
-  // Plain variables, not a structured binding: clang 14 cannot capture those.
-  const double download_ms = o.work_ms[0], resize_ms = o.work_ms[1], upload_ms = o.work_ms[2];
-  auto download = [=](Photo p) { simulate(download_ms); ++p.phases_done; return p; };
-  auto resize = [=](Photo p) { simulate(resize_ms); ++p.phases_done; return p; };
-  auto upload = [=](Photo p) { simulate(upload_ms); ++p.phases_done; return p; };
+// The largest value offered: the deepest backlog a stage's workers saw.
+struct Peak {
+  std::atomic<std::size_t> value{0};
+  void offer(std::size_t v) {
+    std::size_t cur = value.load(std::memory_order_relaxed);
+    while (v > cur && !value.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+  }
+};
 
-  // Item 55's start_threads / stop_threads, as a library:
+Result run_blocking(const Options& o, std::array<std::size_t, 3>& peaks) {
+  Clocks clocks;
   spindle::ClosableQueue<Photo> download_q(o.queue_bound), resize_q(o.queue_bound),
       upload_q(o.queue_bound), done_q;
+  std::array<Peak, 3> peak;
+  // A phase: note how many items wait in its input queue, then do the work.
+  auto phase = [](double ms, const spindle::ClosableQueue<Photo>& in, Peak& seen) {
+    return [ms, &in, &seen](Photo p) {
+      seen.offer(in.qsize());
+      simulate(ms);
+      ++p.phases_done;
+      return p;
+    };
+  };
+  auto download = phase(o.work_ms[0], download_q, peak[0]);
+  auto resize = phase(o.work_ms[1], resize_q, peak[1]);
+  auto upload = phase(o.work_ms[2], upload_q, peak[2]);
+
+  // Item 55's start_threads / stop_threads, as a library:
   spindle::Pipeline pipeline;
   pipeline.stage(download_q, resize_q, o.workers[0], download)
       .stage(resize_q, upload_q, o.workers[1], resize)
@@ -219,6 +237,7 @@ Result run_blocking(const Options& o) {
     if (p.phases_done != 3) throw std::logic_error("a photo skipped a phase");
   r.wall = clocks.wall();
   r.cpu = clocks.cpu();
+  for (std::size_t i = 0; i < 3; ++i) peaks[i] = peak[i].value.load();
   return r;
 }
 
@@ -354,9 +373,12 @@ int main(int argc, char** argv) {
                 workers_text(o).c_str(), queues.c_str(), o.work_ms[0], o.work_ms[1],
                 o.work_ms[2]);
     std::fflush(stdout);
-    const Result blocking = run_blocking(o);
+    std::array<std::size_t, 3> peaks{};
+    const Result blocking = run_blocking(o, peaks);
     std::printf("%zu items finished\n", blocking.finished);
     std::printf("  wall %.3f s, CPU %.3f s\n", blocking.wall, blocking.cpu);
+    std::printf("  deepest backlog a worker saw: download_q %zu, resize_q %zu, upload_q %zu\n",
+                peaks[0], peaks[1], peaks[2]);
     if (!o.polling) return 0;
 
     std::printf("\nBusy polling: the book's MyQueue + polling Worker, %s workers, sleeping %g ms "

@@ -128,7 +128,10 @@ struct StageState {
 ///   stage more workers instead.
 ///
 /// Thread-safe: `stage`, `stop` and `join` may be called from any thread.
-/// Not copyable or movable (its workers refer to it).
+/// Not copyable or movable (its workers refer to it). Memory ordering:
+/// everything a stage function did happens-before `join()` returns (join
+/// joins the worker threads); a stage's put of a result happens-before the
+/// next stage's function receives it (the queue's guarantee).
 class Pipeline {
 public:
   /// An empty pipeline: add stages with `stage()`.
