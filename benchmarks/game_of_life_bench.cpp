@@ -100,7 +100,9 @@ void BM_Life_PoolPerCell(benchmark::State& state) {
   run_generations(state, [&](const life::Grid& grid) { return life::simulate_pool(pool, grid, game); });
 }
 
-// One pool task per core, each a contiguous chunk of rows.
+// Four pool tasks per worker, each a contiguous chunk of rows: big enough
+// to make the submit cost negligible, small enough that a worker which falls
+// behind (its core taken by another process) leaves chunks to the others.
 void BM_Life_PoolPerChunk(benchmark::State& state) {
   const life::Game game;
   const std::size_t workers = cores();
@@ -108,7 +110,7 @@ void BM_Life_PoolPerChunk(benchmark::State& state) {
   std::vector<spindle::Future<void>> futures;
   run_generations(state, [&](const life::Grid& grid) {
     life::Grid next(grid.height(), grid.width());
-    const int h = grid.height(), chunks = static_cast<int>(workers);
+    const int h = grid.height(), chunks = static_cast<int>(4 * workers);
     for (int c = 0; c < chunks; ++c)
       futures.push_back(pool.submit(
           [&, c] { step_rows(game, grid, next, h * c / chunks, h * (c + 1) / chunks); }));
