@@ -275,9 +275,12 @@ TEST_CASE("set, clear and wait racing from many threads never strand a waiter af
           "[event][stress]") {
   constexpr int setters = 2;
   constexpr int waiters = 6;
-  const int iterations = 20000 / sanitizer_divisor;
+  // The setters keep toggling until the waiters together have made this
+  // many wait calls, so the race runs however the threads are scheduled.
+  const long target_waits = 200000 / sanitizer_divisor;
   spindle::Event e;
   std::atomic<bool> stop{false};
+  std::atomic<long> total_waits{0};
   std::latch start(setters + waiters + 1);
   std::vector<long> wait_calls(waiters, 0), true_results(waiters, 0);
   std::vector<int> final_check(waiters, -1);
@@ -286,12 +289,15 @@ TEST_CASE("set, clear and wait racing from many threads never strand a waiter af
     threads.emplace_back([&, s] {
       std::minstd_rand rng(static_cast<unsigned>(s + 1));
       start.arrive_and_wait();
-      for (int i = 0; i < iterations; ++i) {
+      while (total_waits.load(std::memory_order_relaxed) < target_waits) {
         if (rng() % 2)
           e.set();
         else
           e.clear();
-        if (rng() % 16 == 0) std::this_thread::yield();
+        // A short, random pause (not a yield: on a loaded machine each yield
+        // can cost a whole time slice).
+        for (unsigned k = rng() % 256; k > 0; --k)
+          std::atomic_signal_fence(std::memory_order_seq_cst);
       }
     });
   }
@@ -302,10 +308,14 @@ TEST_CASE("set, clear and wait racing from many threads never strand a waiter af
       while (!stop.load()) {
         ++wait_calls[w];
         switch (rng() % 3) {
-          case 0: e.wait(); ++true_results[w]; break;  // untimed: freed by some set(), at the latest the final one
+          case 0:  // untimed: freed by some set(), at the latest the final one
+            e.wait();
+            ++true_results[w];
+            break;
           case 1: true_results[w] += e.wait(std::chrono::microseconds(rng() % 200)); break;
           default: true_results[w] += e.wait(0s); break;
         }
+        total_waits.fetch_add(1, std::memory_order_relaxed);
       }
       // After the final set() nothing clears the flag: a check must see it.
       final_check[w] = e.wait(0s) ? 1 : 0;
@@ -320,10 +330,9 @@ TEST_CASE("set, clear and wait racing from many threads never strand a waiter af
   REQUIRE(e.is_set());
   long calls = 0;
   for (int w = 0; w < waiters; ++w) {
-    REQUIRE(wait_calls[w] >= 1);
     REQUIRE(true_results[w] <= wait_calls[w]);
     REQUIRE(final_check[w] == 1);
     calls += wait_calls[w];
   }
-  REQUIRE(calls >= waiters);
+  REQUIRE(calls >= target_waits);
 }

@@ -520,7 +520,7 @@ TEMPLATE_TEST_CASE("get blocks while the queue is empty and returns the item a l
   REQUIRE(q.empty());
 }
 
-TEMPLATE_TEST_CASE("get with a timeout throws QueueEmpty after the timeout; try_get returns nullopt",
+TEMPLATE_TEST_CASE("get with a timeout throws QueueEmpty after the timeout, and try_get returns nullopt",
                    "[queue][timing]", QUEUE_FAMILIES) {
   typename TestType::template queue<int> q;
   for (auto timeout : {1ms, 30ms}) {
