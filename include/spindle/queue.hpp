@@ -295,14 +295,8 @@ private:
   // Pushes `item` (moving from it only on success), waiting for room until
   // `deadline` (nullopt = forever).
   detail::PushResult push_until(T& item, Deadline deadline) {
-    // Count the item as unfinished before it becomes visible, so a consumer
-    // that gets it and calls task_done() at once never sees the count at 0.
-    unfinished_.fetch_add(1, std::memory_order_relaxed);
     detail::PushResult result = push_wait(item, deadline);
-    if (result == detail::PushResult::ok)
-      not_empty_.notify_one();
-    else
-      (void)release_task();  // not put after all; may wake a join()
+    if (result == detail::PushResult::ok) not_empty_.notify_one();
     return result;
   }
 
@@ -346,23 +340,33 @@ private:
     }
   }
 
-  // Decrements the unfinished count; false (and no change) if it is zero.
+  // Counts one more item done; false (and no change) if every item put is
+  // done already. Python's unfinished_tasks is pushed() - done_: the storage
+  // counts a push when it claims a slot, before any consumer can get the
+  // item, so producers pay nothing extra for task accounting.
   bool release_task() noexcept {
-    std::size_t count = unfinished_.load(std::memory_order_relaxed);
+    std::size_t done = done_.load(std::memory_order_relaxed);
     do {
-      if (count == 0) return false;
-    } while (!unfinished_.compare_exchange_weak(count, count - 1, std::memory_order_acq_rel,
-                                                std::memory_order_relaxed));
-    if (count == 1) all_done_.notify_all();
+      if (done >= storage_.pushed()) return false;
+    } while (!done_.compare_exchange_weak(done, done + 1, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed));
+    if (done + 1 == storage_.pushed()) all_done_.notify_all();
     return true;
+  }
+
+  // Both counts only grow and done_ never passes pushed(): reading done_
+  // first, equality means that at that moment every item was done.
+  bool all_done() const noexcept {
+    const std::size_t done = done_.load(std::memory_order_acquire);
+    return done == storage_.pushed();
   }
 
   bool join_until(Deadline deadline) const {
     for (;;) {
-      if (unfinished_.load(std::memory_order_acquire) == 0) return true;
+      if (all_done()) return true;
       if (expired(deadline)) return false;
       const auto key = all_done_.prepare_wait();
-      if (unfinished_.load(std::memory_order_acquire) == 0) {
+      if (all_done()) {
         all_done_.cancel_wait();
         return true;
       }
@@ -374,8 +378,8 @@ private:
   detail::EventCount not_empty_;  // consumers sleep here
   detail::EventCount not_full_;   // producers of a bounded queue sleep here
   mutable detail::EventCount all_done_;  // join() sleeps here
-  // Items put and not yet marked done (Python's unfinished_tasks).
-  alignas(64) std::atomic<std::size_t> unfinished_{0};
+  // Items marked done (by task_done or by range-for), ever.
+  alignas(64) std::atomic<std::size_t> done_{0};
 };
 
 /// A blocking multi-producer multi-consumer FIFO queue that can be closed:

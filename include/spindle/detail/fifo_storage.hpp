@@ -60,6 +60,7 @@ public:
   bool is_closed() const noexcept { return ring_ ? ring_->is_closed() : list_.is_closed(); }
   std::size_t size() const noexcept { return ring_ ? ring_->size() : list_.size(); }
   std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t pushed() const noexcept { return ring_ ? ring_->pushed() : list_.pushed(); }
 
 private:
   const std::size_t capacity_;

@@ -24,6 +24,7 @@ enum class PopResult { ok, empty, closed };
 //   bool is_closed() const noexcept;
 //   std::size_t size() const noexcept;
 //   std::size_t capacity() const noexcept;     // 0 = unbounded
+//   std::size_t pushed() const noexcept;       // successful pushes, ever
 // Every operation is thread-safe and never blocks for long (the lock-free
 // storages may spin while another thread finishes a push it has claimed).
 // After close(), pushes fail with `closed`; pops still return the items that
@@ -44,6 +45,7 @@ public:
     if (closed_) return PushResult::closed;
     if (capacity_ != 0 && items_.size() >= capacity_) return PushResult::full;
     policy_.push(items_, std::move(item));
+    ++pushed_;
     return PushResult::ok;
   }
 
@@ -71,10 +73,16 @@ public:
 
   std::size_t capacity() const noexcept { return capacity_; }
 
+  std::size_t pushed() const noexcept {
+    std::lock_guard lock(m_);
+    return pushed_;
+  }
+
 private:
   mutable std::mutex m_;
   Container items_;     // guarded by m_
   bool closed_ = false; // guarded by m_
+  std::size_t pushed_ = 0;  // guarded by m_
   Policy policy_;
   const std::size_t capacity_;
 };

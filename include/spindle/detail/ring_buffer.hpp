@@ -56,7 +56,7 @@ public:
     Backoff backoff;
     std::size_t tail = tail_.load(std::memory_order_relaxed);
     for (;;) {
-      if (tail & mark_bit_) return PushResult::closed;
+      if (tail & mark_bit_) return closed_for_push();
       const std::size_t index = tail & (mark_bit_ - 1);
       const std::size_t lap = tail & ~(one_lap_ - 1);
       const std::size_t new_tail = index + 1 < capacity_ ? tail + 1 : lap + one_lap_;
@@ -108,9 +108,11 @@ public:
         }
         backoff.spin();
       } else if (stamp == head) {
-        // Not written yet: empty, unless a push is just completing.
+        // Not written yet: empty, unless a push is just completing. The
+        // fence orders our head read before the tail read; acquire makes a
+        // close() we see happen-before the `closed` we return.
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        const std::size_t tail = tail_.load(std::memory_order_relaxed);
+        const std::size_t tail = tail_.load(std::memory_order_acquire);
         if ((tail & ~mark_bit_) == head)
           return (tail & mark_bit_) ? PopResult::closed : PopResult::empty;
         backoff.spin();
@@ -145,7 +147,21 @@ public:
 
   std::size_t capacity() const noexcept { return capacity_; }
 
+  /// How many pushes have claimed a slot, ever (laps times capacity plus
+  /// the index). A claimed item is counted before any pop can see it.
+  std::size_t pushed() const noexcept {
+    const std::size_t tail = tail_.load(std::memory_order_seq_cst) & ~mark_bit_;
+    return (tail / one_lap_) * capacity_ + (tail & (mark_bit_ - 1));
+  }
+
 private:
+  // The close bit was seen in a relaxed load: an acquire load makes the
+  // close() happen-before the QueueClosed the caller is about to throw.
+  PushResult closed_for_push() const noexcept {
+    (void)tail_.load(std::memory_order_acquire);
+    return PushResult::closed;
+  }
+
   struct Slot {
     std::atomic<std::size_t> stamp{0};
     alignas(T) unsigned char storage[sizeof(T)];

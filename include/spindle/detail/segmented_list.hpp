@@ -128,9 +128,10 @@ public:
       std::size_t new_head = head + (1 << shift);
       if ((new_head & mark_bit) == 0) {
         // Not known to have a successor block: compare with the tail. The
-        // fence orders our head read before the tail read (see push's CAS).
+        // fence orders our head read before the tail read (see push's CAS);
+        // acquire makes a close() we see happen-before the `closed` we return.
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        const std::size_t tail = tail_.index.load(std::memory_order_relaxed);
+        const std::size_t tail = tail_.index.load(std::memory_order_acquire);
         if ((head >> shift) == (tail >> shift))
           return (tail & mark_bit) ? PopResult::closed : PopResult::empty;
         if ((head >> shift) / lap != (tail >> shift) / lap) new_head |= mark_bit;
@@ -197,6 +198,13 @@ public:
   }
 
   std::size_t capacity() const noexcept { return 0; }
+
+  /// How many pushes have claimed a slot, ever: the tail's slot count less
+  /// the one unused offset per block passed. Counted before a pop can see it.
+  std::size_t pushed() const noexcept {
+    const std::size_t slots = tail_.index.load(std::memory_order_seq_cst) >> shift;
+    return slots - slots / lap;
+  }
 
 private:
   static constexpr std::size_t write_bit = 1;
