@@ -393,6 +393,7 @@ private:
 template <class R>
 class AsCompleted {
   using Range = std::remove_reference_t<R>;
+  using Base = std::ranges::iterator_t<Range&>;
 
 public:
   using future_type = std::remove_reference_t<std::ranges::range_reference_t<Range&>>;
@@ -414,41 +415,71 @@ public:
 
     iterator() = default;
     /// The current future (done).
-    future_type& operator*() const { return *owner_->current_; }
-    future_type* operator->() const { return owner_->current_; }
+    future_type& operator*() const noexcept { return *cur_; }
+    future_type* operator->() const noexcept { return cur_; }
     /// Advances to the next future to complete.
     /// Blocks: until one completes. Throws: `TimeoutError` past the deadline.
     iterator& operator++() {
-      owner_->advance();
+      // The leading run of done futures is walked here, in the iterator
+      // (registers), checking each future just before the caller reads it:
+      // as cheap as a plain loop over result().
+      if (lead_) {
+        if (++pos_ < end_) {
+          future_type& f = base_[static_cast<std::ptrdiff_t>(pos_)];
+          auto* s = detail::FutureAccess::state(f);
+          if (s != nullptr && s->done()) {
+            cur_ = &f;
+            return *this;
+          }
+        }
+        lead_ = false;
+        owner_->end_lead(pos_);
+      }
+      cur_ = owner_->advance_slow();
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, sentinel) noexcept { return it.at_end(); }
+    friend bool operator==(const iterator& it, sentinel) noexcept { return it.cur_ == nullptr; }
 
   private:
     friend class AsCompleted;
-    bool at_end() const noexcept { return owner_->current_ == nullptr; }
-    explicit iterator(AsCompleted* owner) noexcept : owner_(owner) {}
+    iterator(AsCompleted* owner, Base base, std::size_t end, future_type* cur, bool lead) noexcept
+        : owner_(owner), base_(base), end_(end), cur_(cur), lead_(lead) {}
     AsCompleted* owner_ = nullptr;
+    Base base_{};
+    std::size_t pos_ = 0;
+    std::size_t end_ = 0;
+    future_type* cur_ = nullptr;
+    bool lead_ = false;  // still in the leading run of done futures
   };
 
   /// Starts the iteration and waits for the first future.
   /// Blocks: until one is done. Throws: `TimeoutError` past the deadline.
   iterator begin() {
-    advance();
-    return iterator(this);
+    Base base = std::ranges::begin(futures_.get());
+    if (n_ > 0) {
+      auto* s = detail::FutureAccess::state(base[0]);
+      if (s != nullptr && s->done()) return iterator(this, base, n_, &base[0], true);
+    }
+    return iterator(this, base, n_, advance_slow(), false);
   }
   sentinel end() const noexcept { return {}; }
 
 private:
+  // The iterator's leading run of done futures ended before index `pos`.
+  void end_lead(std::size_t pos) noexcept {
+    scan_ = pos;
+    yielded_ = pos;
+  }
+
   future_type& at(std::size_t i) {
     return std::ranges::begin(futures_.get())[static_cast<std::ptrdiff_t>(i)];
   }
 
-  void advance() {
-    current_ = nullptr;
-    // Phase 1: walk the range; done futures are yielded at once, pending
-    // ones get a waiter.
+  // The next future to yield after the leading run, or null at the end.
+  future_type* advance_slow() {
+    // Phase 1: walk the rest of the range; done futures are yielded at
+    // once, pending ones get a waiter.
     while (scan_ < n_) {
       const std::size_t i = scan_++;
       future_type& f = at(i);
@@ -456,32 +487,29 @@ private:
       if (!s) detail::throw_no_state("as_completed");
       if (s->done()) {
         ++yielded_;
-        current_ = &f;
-        return;
+        return &f;
       }
       if (!waiter_) waiter_ = std::make_unique<detail::MultiWait>(n_ - i);
       if (!waiter_->watch(*s, static_cast<std::uint32_t>(i))) {
         ++yielded_;
-        current_ = &f;
-        return;
+        return &f;
       }
     }
     // Phase 2: the pending ones, in completion order.
-    if (yielded_ == n_) return;
+    if (yielded_ == n_) return nullptr;
     auto index = waiter_->pop(deadline_);
     if (!index)
       throw TimeoutError(std::to_string(n_ - yielded_) + " (of " + std::to_string(n_) +
                          ") futures unfinished");
     ++yielded_;
-    current_ = &at(*index);
+    return &at(*index);
   }
 
   detail::RangeHolder<R> futures_;
   std::size_t n_;
   std::optional<detail::Clock::time_point> deadline_;
-  std::size_t scan_ = 0;
-  std::size_t yielded_ = 0;
-  future_type* current_ = nullptr;
+  std::size_t scan_ = 0;     // next index phase 1 looks at
+  std::size_t yielded_ = 0;  // futures handed out (or counted by begin())
   std::unique_ptr<detail::MultiWait> waiter_;
 };
 
