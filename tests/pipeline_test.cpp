@@ -742,3 +742,48 @@ TEST_CASE("stress: failures and stop() racing the flow leave no thread blocked",
     if (fail_stage >= 0 && !stop_too) REQUIRE(threw);
   }
 }
+
+TEST_CASE("stress: closing the first queue while producers put delivers every accepted item",
+          "[pipeline][stress]") {
+  std::mt19937 rng(Catch::rngSeed() + 4242);
+  for (int round = 0; round < 20; ++round) {
+    const auto bound = static_cast<std::size_t>(std::uniform_int_distribution<int>(0, 4)(rng));
+    const int close_after = std::uniform_int_distribution<int>(0, 400)(rng);
+    ClosableQueue<long> q0(bound), q1(bound), q2;
+    std::atomic<long> seen{0};
+    spindle::Event close_now;
+    Pipeline pipeline;
+    pipeline
+        .stage(q0, q1, 3,
+               [&](long x) {
+                 if (seen.fetch_add(1) == close_after) close_now.set();
+                 return x;
+               })
+        .stage(q1, q2, 2, [](long x) { return -x; });
+    // Two producers put distinct numbers until the queue is closed under them.
+    std::vector<long> accepted[2];
+    std::thread producers[2];
+    for (int p = 0; p < 2; ++p)
+      producers[p] = std::thread([&, p] {
+        try {
+          for (long i = p;; i += 2) {
+            q0.put(i);
+            accepted[p].push_back(i);
+          }
+        } catch (const QueueClosed&) {
+        }
+      });
+    close_now.wait();
+    q0.close();  // races the producers' puts
+    for (auto& t : producers) t.join();
+    pipeline.join();
+    std::vector<long> expected;
+    for (auto& a : accepted) expected.insert(expected.end(), a.begin(), a.end());
+    std::vector<long> out;
+    for (long x : drain(q2)) out.push_back(-x);
+    std::sort(expected.begin(), expected.end());
+    std::sort(out.begin(), out.end());
+    CAPTURE(round, bound, close_after);
+    REQUIRE(out == expected);
+  }
+}
