@@ -162,7 +162,7 @@ public:
   /// the last of these workers ends. If `fn` returns `std::optional<U>` and
   /// `out` holds `U`, `std::nullopt` results are dropped. Returns `*this` so
   /// stages chain. A stage added to a stopped pipeline has its queues closed
-  /// at once. Never blocks.
+  /// at once. Does not wait for the workers; it only starts them.
   /// Throws: `std::invalid_argument` if `workers` is 0; `std::system_error`
   /// if a thread cannot be started (the pipeline is then stopped).
   /// Thread-safe.
@@ -178,13 +178,15 @@ public:
                   "spindle::Pipeline::stage: a stage with an output queue needs a function "
                   "that returns the item to put; for a sink use stage(in, workers, fn)");
     if constexpr (!detail::PutsInto<R, OutQ>) {
-      static_assert(detail::IsOptional<std::remove_cvref_t<R>>::value,
-                    "spindle::Pipeline::stage: the function's result cannot be put on the "
-                    "output queue");
-      static_assert(
-          detail::PutsInto<typename std::remove_cvref_t<R>::value_type, OutQ>,
-          "spindle::Pipeline::stage: the value inside the function's std::optional result "
-          "cannot be put on the output queue");
+      if constexpr (detail::IsOptional<std::remove_cvref_t<R>>::value)
+        static_assert(
+            detail::PutsInto<typename std::remove_cvref_t<R>::value_type, OutQ>,
+            "spindle::Pipeline::stage: the value inside the function's std::optional result "
+            "cannot be put on the output queue");
+      else
+        static_assert(detail::IsOptional<std::remove_cvref_t<R>>::value,
+                      "spindle::Pipeline::stage: the function's result cannot be put on the "
+                      "output queue");
     }
     add_stage<InQ, OutQ>(in, &out, workers, Fn(std::forward<F>(fn)));
     return *this;
