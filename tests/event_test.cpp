@@ -23,10 +23,10 @@ namespace {
 // Thread sanitizer slows everything ~10x; stress loops scale down under it
 // so the executable stays within its time budget.
 #if defined(__SANITIZE_THREAD__)
-constexpr int sanitizer_divisor = 10;
+constexpr int sanitizer_divisor = 4;
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-constexpr int sanitizer_divisor = 10;
+constexpr int sanitizer_divisor = 4;
 #else
 constexpr int sanitizer_divisor = 1;
 #endif

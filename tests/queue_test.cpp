@@ -57,7 +57,7 @@ constexpr bool under_tsan = false;
 #else
 constexpr bool under_tsan = false;
 #endif
-constexpr int stress_scale = under_tsan ? 8 : 1;
+constexpr int stress_scale = under_tsan ? 2 : 1;
 
 // An int-like item whose move constructor is not noexcept: ClosableQueue
 // stores such types in its locked deque instead of the lock-free storage.
