@@ -1555,6 +1555,51 @@ TEMPLATE_TEST_CASE("close racing blocked and timed producers and consumers stran
   REQUIRE(problem == "");
 }
 
+TEMPLATE_TEST_CASE("join never returns while an item put before it is unfinished, with puts and "
+                   "workers running concurrently",
+                   "[queue][stress]", QUEUE_FAMILIES) {
+  const int rounds = 200 / stress_scale;
+  constexpr int per_producer = 150;
+  std::string problem;
+  for (int round = 0; round < rounds && problem.empty(); ++round) {
+    typename TestType::template queue<int> q(round % 3 == 0 ? 0 : 4);
+    std::atomic<int> processed{0};
+    std::vector<std::unique_ptr<Watched>> workers;
+    for (int w = 0; w < 3; ++w) {
+      workers.push_back(std::make_unique<Watched>(q, [&, w] {
+        if (w == 0) {
+          // Marks done by hand, after the work is counted.
+          try {
+            for (;;) {
+              (void)q.get();
+              processed.fetch_add(1);
+              q.task_done();
+            }
+          } catch (const QueueClosed&) {
+          }
+        } else {
+          for (int v : q) processed.fetch_add(v >= 0 ? 1 : 0);  // done as the loop moves on
+        }
+      }));
+    }
+    std::thread producers[2];
+    for (int p = 0; p < 2; ++p)
+      producers[p] = std::thread([&] {
+        for (int i = 0; i < per_producer; ++i) q.put(i);
+      });
+    for (auto& p : producers) p.join();
+    q.join();
+    const int seen_at_join = processed.load();
+    q.close();
+    for (auto& w : workers) w->join();
+    if (seen_at_join != 2 * per_producer)
+      problem = "round " + std::to_string(round) + ": join returned with " +
+                std::to_string(seen_at_join) + " of " + std::to_string(2 * per_producer) +
+                " items processed";
+  }
+  REQUIRE(problem == "");
+}
+
 TEST_CASE("Tracked items moved by many threads through an unbounded queue are neither leaked nor "
           "destroyed twice, also when the queue dies non-empty",
           "[queue][stress]") {
