@@ -288,6 +288,7 @@ TEST_CASE("map keeps input order whatever order the calls finish in", "[executor
   std::vector<int> out;
   for (int v : pool.map(
            [](int x) {
+             // Simulated work, shorter for later inputs, so they tend to finish first.
              std::this_thread::sleep_for(std::chrono::microseconds(200 * (20 - x)));
              return x * x;
            },

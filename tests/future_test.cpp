@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <latch>
 #include <memory>
 #include <numeric>
@@ -324,6 +325,24 @@ TEST_CASE("as_completed takes ownership of an rvalue range of futures", "[future
   int count = 0;
   for (auto& f : spindle::as_completed(none)) count += f.result();
   REQUIRE(count == 0);
+}
+
+TEST_CASE("as_completed and wait accept const and non-contiguous ranges of futures", "[future]") {
+  std::vector<spindle::Promise<int>> promises(3);
+  std::deque<spindle::Future<int>> deque;
+  for (auto& p : promises) deque.push_back(p.get_future());
+  const std::vector<spindle::Future<int>> fixed(deque.begin(), deque.end());
+  std::thread t([&] {
+    for (int i = 2; i >= 0; --i) promises[static_cast<std::size_t>(i)].set_result(i);
+  });
+  int sum_deque = 0;
+  for (auto& f : spindle::as_completed(deque)) sum_deque += f.result();
+  int sum_const = 0;
+  for (const auto& f : spindle::as_completed(fixed)) sum_const += f.result();
+  t.join();
+  REQUIRE(sum_deque == 3);
+  REQUIRE(sum_const == 3);
+  REQUIRE(spindle::wait(fixed).done.size() == 3);
 }
 
 TEST_CASE("as_completed's timeout throws TimeoutError from the iteration", "[future][timing]") {
