@@ -63,6 +63,15 @@ constexpr std::size_t bounded_capacity = 1024;
 
 bool smoke_mode() { return std::getenv("SPINDLE_BENCH_SMOKE") != nullptr; }
 
+// Set when any benchmark saw a lost, duplicated or wrong item, so that the
+// program (and CTest's smoke run) fails instead of only printing an error.
+bool any_failed = false;
+
+void fail(benchmark::State& state, const std::string& message) {
+  any_failed = true;
+  state.SkipWithError(message.c_str());
+}
+
 double thread_cpu_seconds() {
   timespec ts{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -406,10 +415,9 @@ void run_mpmc(benchmark::State& state, std::size_t capacity, std::size_t produce
       total.sum += r.sum;
     }
     if (total.count != n || total.sum != expected_sum) {
-      state.SkipWithError(("received " + std::to_string(total.count) + " items (sum " +
-                           std::to_string(total.sum) + "), expected " + std::to_string(n) +
-                           " (sum " + std::to_string(expected_sum) + ")")
-                              .c_str());
+      fail(state, "received " + std::to_string(total.count) + " items (sum " +
+                      std::to_string(total.sum) + "), expected " + std::to_string(n) +
+                      " (sum " + std::to_string(expected_sum) + ")");
       break;
     }
   }
@@ -436,9 +444,7 @@ void run_ping_pong(benchmark::State& state, std::size_t capacity) {
     out.put(i);
     Item v = 0;
     if (!in.get(v) || v != i) {
-      state.SkipWithError(("round trip " + std::to_string(i) + " came back as " +
-                           std::to_string(v))
-                              .c_str());
+      fail(state, "round trip " + std::to_string(i) + " came back as " + std::to_string(v));
       break;
     }
     ++i;
@@ -487,7 +493,7 @@ void run_idle(benchmark::State& state, std::size_t capacity, std::chrono::millis
     consumer.join();
     queue.finish(0);
     if (!ok || got != 7) {
-      state.SkipWithError("the idle consumer did not receive the item");
+      fail(state, "the idle consumer did not receive the item");
       break;
     }
     cpu_seconds += cpu;
@@ -557,5 +563,5 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  return 0;
+  return any_failed ? 1 : 0;
 }
