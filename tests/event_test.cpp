@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/sanitizers.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -22,17 +24,7 @@ namespace {
 
 // Thread sanitizer slows everything ~10x; stress loops scale down under it
 // so the executable stays within its time budget.
-#if defined(__SANITIZE_THREAD__)
-constexpr int sanitizer_divisor = 4;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr int sanitizer_divisor = 4;
-#else
-constexpr int sanitizer_divisor = 1;
-#endif
-#else
-constexpr int sanitizer_divisor = 1;
-#endif
+constexpr int sanitizer_divisor = spindle_test::tsan_divisor(4);
 
 }  // namespace
 

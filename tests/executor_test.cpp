@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/sanitizers.hpp"
+
 #include <spindle/event.hpp>
 #include <spindle/future.hpp>
 
@@ -37,17 +39,7 @@ namespace {
 // ThreadSanitizer makes thread creation and atomics ~10x slower: loops that
 // create many pools or tasks scale down under it to stay within the time
 // budget (see each test for the numbers).
-#if defined(__SANITIZE_THREAD__)
-constexpr int sanitizer_divisor = 10;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr int sanitizer_divisor = 10;
-#else
-constexpr int sanitizer_divisor = 1;
-#endif
-#else
-constexpr int sanitizer_divisor = 1;
-#endif
+constexpr int sanitizer_divisor = spindle_test::tsan_divisor(10);
 
 struct HandlerGuard {
   ~HandlerGuard() { spindle::set_callback_exception_handler(nullptr); }

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/sanitizers.hpp"
+
 #include <spindle/event.hpp>
 
 #include <algorithm>
@@ -25,17 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-constexpr int sanitizer_divisor = 10;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr int sanitizer_divisor = 10;
-#else
-constexpr int sanitizer_divisor = 1;
-#endif
-#else
-constexpr int sanitizer_divisor = 1;
-#endif
+constexpr int sanitizer_divisor = spindle_test::tsan_divisor(10);
 
 // Restores the default callback exception handler when a test ends.
 struct HandlerGuard {

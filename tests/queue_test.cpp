@@ -15,6 +15,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/sanitizers.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -46,17 +48,7 @@ namespace {
 // ThreadSanitizer makes this code ~10x slower. Stress loops divide their
 // rounds and item counts by stress_scale under TSan so that queue_test stays
 // under ~60 s there (and under ~20 s in the dev build).
-#if defined(__SANITIZE_THREAD__)
-constexpr bool under_tsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool under_tsan = true;
-#else
-constexpr bool under_tsan = false;
-#endif
-#else
-constexpr bool under_tsan = false;
-#endif
+using spindle_test::under_tsan;
 constexpr int stress_scale = under_tsan ? 2 : 1;
 
 // An int-like item whose move constructor is not noexcept: ClosableQueue

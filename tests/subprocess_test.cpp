@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/sanitizers.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -34,17 +36,7 @@ namespace {
 
 const std::string child = SPINDLE_TEST_CHILD;
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-#elif defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
+using spindle_test::sanitized;
 
 /// Bytes that are not all alike, so a reordering or a lost chunk shows.
 std::string pattern(std::size_t n, unsigned seed = 1) {
