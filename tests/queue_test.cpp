@@ -1627,3 +1627,38 @@ TEST_CASE("Tracked items moved by many threads through an unbounded queue are ne
   REQUIRE(Tracked::live.load() == 0);
   REQUIRE(Tracked::constructed.load() == Tracked::destroyed.load());
 }
+
+TEMPLATE_TEST_CASE("Full and empty errors say which call failed and with what values", "[queue]",
+                   QUEUE_FAMILIES) {
+  typename TestType::template queue<int> q(1);
+  q.put(1);
+  auto message_of = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const spindle::Error& e) {
+      return e.what();
+    }
+    return "no exception";
+  };
+  const std::string nowait_full = message_of([&] { q.put_nowait(2); });
+  REQUIRE(nowait_full == "put_nowait on a full queue (maxsize 1)");
+  const std::string timed_full = message_of([&] { q.put(2, 10ms); });
+  REQUIRE(timed_full == "put timed out after 0.01 s: the queue stayed full (maxsize 1)");
+  REQUIRE(q.get() == 1);
+  REQUIRE(message_of([&] { (void)q.get_nowait(); }) == "get_nowait on an empty queue");
+  REQUIRE(message_of([&] { (void)q.get(20ms); }) ==
+          "get timed out after 0.02 s: the queue stayed empty");
+  q.close();
+  REQUIRE(message_of([&] { q.put(3); }) == "put on a closed queue");
+  REQUIRE(message_of([&] { (void)q.get(); }) == "get on a closed and drained queue");
+}
+
+TEMPLATE_TEST_CASE("try_put with a timeout copies an lvalue in and leaves it with the caller",
+                   "[queue]", QUEUE_FAMILIES) {
+  typename TestType::template queue<std::string> q(1);
+  const std::string item = "kept";
+  REQUIRE(q.try_put(item, 10ms));
+  REQUIRE_FALSE(q.try_put(item, 10ms));  // full: times out
+  REQUIRE(item == "kept");
+  REQUIRE(q.get() == "kept");
+}

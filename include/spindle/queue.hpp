@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <functional>
 #include <iterator>
 #include <optional>
@@ -76,7 +77,7 @@ public:
   /// `QueueClosed` if closed. Thread-safe.
   template <class Rep, class Period>
   void put(T item, std::chrono::duration<Rep, Period> timeout) {
-    raise(push_until(item, detail::deadline_after(timeout)));
+    raise(push_until(item, detail::deadline_after(timeout)), timeout);
   }
 
   /// Puts `item` if there is room now: Python's `put_nowait(item)`.
@@ -102,6 +103,14 @@ public:
     return push_until(item, detail::deadline_after(timeout)) == detail::PushResult::ok;
   }
 
+  /// Copies `item` in, waiting at most `timeout` for room; false on timeout
+  /// or close. Blocks: at most about `timeout`. Thread-safe.
+  template <class Rep, class Period>
+  bool try_put(const T& item, std::chrono::duration<Rep, Period> timeout) {
+    T copy(item);
+    return try_put(std::move(copy), timeout);
+  }
+
   /// Removes and returns the next item, blocking while the queue is empty:
   /// Python's `get()`.
   /// Blocks: while empty and open. Throws: `QueueClosed` once the queue is
@@ -114,7 +123,7 @@ public:
   /// `QueueClosed` if closed and drained. Thread-safe.
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
-    return take(detail::deadline_after(timeout));
+    return take(detail::deadline_after(timeout), timeout);
   }
 
   /// Removes and returns the next item if there is one now: Python's
@@ -276,20 +285,34 @@ private:
            (*deadline == detail::Clock::time_point::min() || detail::Clock::now() >= *deadline);
   }
 
-  static void raise(detail::PushResult result) {
+  // Python's messages, with the values that explain them. `timeout` is
+  // empty for the nowait calls.
+  using Seconds = std::optional<std::chrono::duration<double>>;
+
+  void raise(detail::PushResult result, Seconds timeout = std::nullopt) const {
     if (result == detail::PushResult::closed) throw QueueClosed("put on a closed queue");
-    if (result == detail::PushResult::full) throw QueueFull("put on a full queue timed out");
+    if (result != detail::PushResult::full) return;
+    const std::string bound = "(maxsize " + std::to_string(maxsize()) + ")";
+    if (!timeout) throw QueueFull("put_nowait on a full queue " + bound);
+    throw QueueFull("put timed out after " + seconds(*timeout) + ": the queue stayed full " +
+                    bound);
   }
 
-  T take(Deadline deadline) {
+  T take(Deadline deadline, Seconds timeout = std::nullopt) {
     std::optional<T> out;
     switch (pop_until(out, deadline)) {
       case detail::PopResult::ok: return std::move(*out);
       case detail::PopResult::closed: throw QueueClosed("get on a closed and drained queue");
       case detail::PopResult::empty: break;
     }
-    throw QueueEmpty(deadline == no_wait() ? "get_nowait on an empty queue"
-                                           : "get on an empty queue timed out");
+    if (!timeout) throw QueueEmpty("get_nowait on an empty queue");
+    throw QueueEmpty("get timed out after " + seconds(*timeout) + ": the queue stayed empty");
+  }
+
+  static std::string seconds(std::chrono::duration<double> d) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g s", d.count() < 0 ? 0.0 : d.count());
+    return text;
   }
 
   // Pushes `item` (moving from it only on success), waiting for room until

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <concepts>
 #include <csignal>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -133,12 +134,22 @@ inline constexpr Redirect STDOUT{Redirect::Kind::stdout_};
 /// An environment: variable name to value (Python's `os.environ` mapping).
 using Environment = std::map<std::string, std::string>;
 
+/// A replacement environment, or none (inherit): `std::optional<Environment>`
+/// that also takes a braced list, so `.env = {{"K", "v"}}` reads like
+/// Python's `env={'K': 'v'}`.
+struct OptionalEnvironment : std::optional<Environment> {
+  using std::optional<Environment>::optional;
+  OptionalEnvironment(std::initializer_list<Environment::value_type> variables)
+      : std::optional<Environment>(Environment(variables)) {}
+};
+
 /// A copy of this process's environment: Python's `os.environ.copy()`.
 /// Not safe against a concurrent `setenv()` (no C program is).
 inline Environment current_environment() { return detail::subproc::environment_map(); }
 
-/// Python's `Popen(...)` keyword arguments. Designated initializers, in this
-/// order: `Popen p(args, {.in = PIPE, .out = PIPE, .cwd = "/tmp"});`
+/// Python's `Popen(...)` keyword arguments. Designated initializers must
+/// follow the declaration order: in, out, err, env, cwd, extra_env. For
+/// example: `Popen p(args, {.in = PIPE, .out = PIPE, .cwd = "/tmp"});`
 struct PopenOptions {
   /// stdin (see Redirect).
   Redirect in{};
@@ -146,17 +157,20 @@ struct PopenOptions {
   Redirect out{};
   /// stderr (see Redirect); `STDOUT` merges it into stdout.
   Redirect err{};
+  /// Python's `env=`: replaces the whole environment when set, e.g.
+  /// `.env = {{"PATH", "/usr/bin"}}`.
+  OptionalEnvironment env{};
   /// Working directory of the child; empty inherits the parent's. A
   /// directory that does not exist throws `SpawnError` (ENOENT, "chdir").
   std::string cwd{};
-  /// Python's `env=`: replaces the whole environment when set.
-  std::optional<Environment> env{};
   /// Added to (or overriding in) the environment: `env` if set, else the
   /// parent's — Python's `env={**os.environ, **extra_env}`.
   Environment extra_env{};
 };
 
-/// Python's `subprocess.run(...)` keyword arguments, in this order:
+/// Python's `subprocess.run(...)` keyword arguments. Designated initializers
+/// must follow the declaration order: capture_output, input, timeout, check,
+/// env, cwd, in, out, err, extra_env. For example:
 /// `run(args, {.capture_output = true, .input = data, .timeout = 5s, .check = true})`.
 struct RunOptions {
   /// Capture stdout and stderr into `CompletedProcess::out`/`err` (both PIPE).
@@ -168,16 +182,16 @@ struct RunOptions {
   std::optional<std::chrono::duration<double>> timeout{};
   /// Throw `CalledProcessError` if the child exits non-zero.
   bool check = false;
+  /// As PopenOptions::env (replace).
+  OptionalEnvironment env{};
+  /// As PopenOptions::cwd.
+  std::string cwd{};
   /// stdin (see Redirect); must stay INHERIT when `input` is set.
   Redirect in{};
   /// stdout (see Redirect); must stay INHERIT when `capture_output` is set.
   Redirect out{};
   /// stderr (see Redirect); must stay INHERIT when `capture_output` is set.
   Redirect err{};
-  /// As PopenOptions::cwd.
-  std::string cwd{};
-  /// As PopenOptions::env (replace).
-  std::optional<Environment> env{};
   /// As PopenOptions::extra_env (extend).
   Environment extra_env{};
 };

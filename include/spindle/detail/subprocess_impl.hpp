@@ -245,8 +245,8 @@ inline CompletedProcess run(std::vector<std::string> args, RunOptions options) {
   PopenOptions popen_options{.in = options.input ? PIPE : options.in,
                              .out = options.capture_output ? PIPE : options.out,
                              .err = options.capture_output ? PIPE : options.err,
-                             .cwd = std::move(options.cwd),
                              .env = std::move(options.env),
+                             .cwd = std::move(options.cwd),
                              .extra_env = std::move(options.extra_env)};
   Popen proc(std::move(args), std::move(popen_options));
   Output output;
