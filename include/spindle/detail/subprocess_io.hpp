@@ -28,11 +28,20 @@ inline constexpr std::size_t read_chunk = 64 * 1024;
 /// writer and reader each on a core), which a single poll loop cannot do.
 inline constexpr std::size_t threaded_input_min = 256 * 1024;
 
+/// Outputs past this size grow 4x at a time (see read_into).
+inline constexpr std::size_t grow_min = std::size_t{1} << 20;
+/// The largest single growth step: bounds the address space reserved.
+inline constexpr std::size_t grow_max_step = std::size_t{1} << 30;
+
 /// Appends up to `chunk` bytes read from `fd` to `buf`. Returns read(2)'s
 /// result (0 at EOF, -1 with errno). Retries EINTR. The buffer grows
 /// geometrically, so appending N bytes costs O(N); a buffer reserved to the
 /// exact final size is filled to the brim without growing (the read that
 /// finds EOF then goes to a small stack buffer, not to a doubled heap one).
+/// Past `grow_min` bytes it grows 4x instead of std::string's 2x: reserved
+/// capacity is not touched until read into, so the larger step costs address
+/// space, not memory, and saves most of the copying and page faults of
+/// repeated doubling (a third of the data copied instead of all of it).
 inline ssize_t read_into(int fd, std::string& buf, std::size_t chunk = read_chunk) {
   const std::size_t old = buf.size();
   const std::size_t room = buf.capacity() - old;
@@ -42,7 +51,10 @@ inline ssize_t read_into(int fd, std::string& buf, std::size_t chunk = read_chun
     do {
       n = ::read(fd, probe, std::min(sizeof probe, chunk));
     } while (n < 0 && errno == EINTR);
-    if (n > 0) buf.append(probe, static_cast<std::size_t>(n));  // grows geometrically
+    if (n > 0) {
+      if (old >= grow_min) buf.reserve(old + std::min(old * 3, grow_max_step));
+      buf.append(probe, static_cast<std::size_t>(n));  // grows geometrically
+    }
     return n;
   }
   chunk = std::min(chunk, room);
