@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "timing.hpp"
 
 namespace {
 
@@ -58,19 +59,9 @@ Factors factorize_repeatedly(std::uint64_t number, long repeat) {
   return factors;
 }
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// CPU time of the whole process (all threads). CPU / wall is how many cores
-// were busy on average: above 1 only if threads really ran in parallel, which
-// holds even when other programs slow down the wall clock.
-double cpu_seconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using timing::Clock;
+using timing::seconds_since;
+using timing::cpu_seconds;
 
 std::vector<Factors> run_serial(const Options& o) {
   std::vector<Factors> results;

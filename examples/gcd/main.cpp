@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "timing.hpp"
 
 namespace {
 
@@ -56,19 +57,9 @@ std::uint64_t gcd(Pair pair) {
   throw std::logic_error("not reachable");
 }
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// CPU time of the whole process (all threads). CPU / wall is how many cores
-// were busy on average: above 1 only if the pool really ran in parallel,
-// which holds even when other programs slow down the wall clock.
-double cpu_seconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using timing::Clock;
+using timing::seconds_since;
+using timing::cpu_seconds;
 
 void print_took(double wall, double cpu) {
   std::printf("Took %.3f seconds  (CPU %.3f s, %.1f cores busy)\n\n", wall, cpu,

@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "timing.hpp"
+
 namespace {
 
 // ---------------------------------------------------------------------------
@@ -171,17 +173,10 @@ void simulate(double ms) {
 
 // Process CPU time (all threads) and wall time, to compare the two versions.
 struct Clocks {
-  static double cpu_seconds() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-  }
-  double cpu0 = cpu_seconds();
-  std::chrono::steady_clock::time_point wall0 = std::chrono::steady_clock::now();
-  double cpu() const { return cpu_seconds() - cpu0; }
-  double wall() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-  }
+  double cpu0 = timing::cpu_seconds();
+  timing::Clock::time_point wall0 = timing::Clock::now();
+  double cpu() const { return timing::cpu_seconds() - cpu0; }
+  double wall() const { return timing::seconds_since(wall0); }
 };
 
 struct Result {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "timing.hpp"
 #include "primes.hpp"
 
 namespace {
@@ -49,10 +50,8 @@ struct Options {
   bool sequential = true, pills = true, close = true;
 };
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using timing::Clock;
+using timing::seconds_since;
 
 // The book's PrimeResult; n == 0 is the "worker done" answer to a pill.
 struct PrimeResult {

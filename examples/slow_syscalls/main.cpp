@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "timing.hpp"
 
 namespace {
 
@@ -38,10 +39,8 @@ struct Options {
   bool check = false;
 };
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using timing::Clock;
+using timing::seconds_since;
 
 // The book's slow_systemcall: select() with no descriptors only waits. Linux
 // updates the timeval to the time left, so an EINTR just resumes the wait.
