@@ -8,6 +8,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "../examples/factorize/factorize.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -23,13 +25,9 @@ bool smoke_mode() { return std::getenv("SPINDLE_BENCH_SMOKE") != nullptr; }
 
 std::size_t cores() { return std::max(1u, std::thread::hardware_concurrency()); }
 
-// Item 53: "a naive number factorization algorithm" (every i in 1..number).
-std::vector<std::int64_t> factorize(std::int64_t number) {
-  std::vector<std::int64_t> factors;
-  for (std::int64_t i = 1; i <= number; ++i)
-    if (number % i == 0) factors.push_back(i);
-  return factors;
-}
+// Item 53: "a naive number factorization algorithm" (every i in 1..number),
+// the example's own code.
+using item53::factorize;
 
 // The book's four numbers (smoke: a thousandth of each).
 std::vector<std::int64_t> factor_inputs() {
@@ -87,7 +85,7 @@ void BM_Factorize_ThreadPerNumber(benchmark::State& state) {
 void BM_Factorize_Pool(benchmark::State& state) {
   const auto numbers = factor_inputs();
   spindle::ThreadPoolExecutor pool(cores());
-  std::vector<spindle::Future<std::vector<std::int64_t>>> futures;
+  std::vector<spindle::Future<item53::Factors>> futures;
   std::size_t found = 0;
   for (auto _ : state) {
     for (auto n : numbers) futures.push_back(pool.submit(factorize, n));

@@ -26,6 +26,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "../examples/factorize/factorize.hpp"
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -256,13 +258,9 @@ void fan_out_fan_in(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
 }
 
-// Item 53: "a naive number factorization algorithm as a proxy" for CPU work.
-std::vector<std::int64_t> factorize(std::int64_t number) {
-  std::vector<std::int64_t> factors;
-  for (std::int64_t i = 1; i <= number; ++i)
-    if (number % i == 0) factors.push_back(i);
-  return factors;
-}
+// Item 53: "a naive number factorization algorithm as a proxy" for CPU work
+// (the factorize example's own code).
+using item53::factorize;
 
 std::vector<std::int64_t> factor_inputs() {
   const std::vector<std::int64_t> numbers{2139079, 1214759, 1516637, 1852285};

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "factorize.hpp"
 #include "timing.hpp"
 
 namespace {
@@ -41,15 +42,8 @@ struct Options {
   std::size_t workers = std::max(1U, std::thread::hardware_concurrency());
 };
 
-using Factors = std::vector<std::uint64_t>;
-
-// The book's generator: every i in [1, number] that divides number.
-Factors factorize(std::uint64_t number) {
-  Factors factors;
-  for (std::uint64_t i = 1; i <= number; ++i)
-    if (number % i == 0) factors.push_back(i);
-  return factors;
-}
+using item53::Factors;
+using item53::factorize;
 
 // One unit of work: factorize `number` `repeat` times (the result of each
 // repetition is the same; keeping the last one makes the work observable).
