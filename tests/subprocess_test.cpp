@@ -713,6 +713,20 @@ TEST_CASE("env replaces the environment and extra_env extends it", "[subprocess]
                     sp::SpawnError);
 }
 
+TEST_CASE("env takes a braced list, and options follow DESIGN.md's order", "[subprocess]") {
+  // Python's env={'ONLY': '1'}; fields in the declared order capture_output,
+  // input, timeout, check, env, cwd (a designated initializer must follow it).
+  const auto r = sp::run({child, "env", "ONLY"}, {.capture_output = true,
+                                                  .timeout = std::chrono::seconds(30),
+                                                  .check = true,
+                                                  .env = {{"ONLY", "1"}},
+                                                  .cwd = "/"});
+  REQUIRE(r.out == "1\n");
+  sp::Popen p({child, "cwd"}, {.out = sp::PIPE, .env = {{"ONLY", "1"}}, .cwd = "/"});
+  REQUIRE(p.communicate().out == "/\n");
+  REQUIRE(p.wait() == 0);
+}
+
 TEST_CASE("cwd runs the child in another directory", "[subprocess]") {
   const auto r = sp::run({child, "cwd"}, {.capture_output = true, .cwd = "/"});
   REQUIRE(r.out == "/\n");
