@@ -488,6 +488,20 @@ TEST_CASE("wait with a timeout returns what is done when time runs out", "[futur
   REQUIRE(r2.done[0] == none_done[1]);
 }
 
+TEST_CASE("wait(futures, timeout) waits for all of them, as Python's default", "[future][timing]") {
+  std::vector<spindle::Promise<int>> promises(2);
+  auto futures = futures_of(promises);
+  promises[0].set_result(0);
+  auto r = spindle::wait(futures, 20ms);  // one still pending: times out
+  REQUIRE(r.done.size() == 1);
+  REQUIRE(r.not_done.size() == 1);
+  std::thread t([&] { promises[1].set_result(1); });
+  auto all = spindle::wait(futures, 30s);  // returns once both are done
+  t.join();
+  REQUIRE(all.done.size() == 2);
+  REQUIRE(all.not_done.empty());
+}
+
 TEST_CASE("Completing, cancelling, waiting and adding callbacks race safely", "[future][stress]") {
   const int rounds = 2000 / sanitizer_divisor;
   int callbacks_total = 0;

@@ -390,6 +390,11 @@ private:
 /// range order), then the rest as they complete; each is yielded as a
 /// reference into the range (which an lvalue argument must outlive).
 /// Cost: O(n) overall — one waiter per pending future, no polling.
+///
+/// Each element is yielded once, so a future listed twice is yielded twice.
+/// (Python's as_completed makes a set of its argument first; here that
+/// would cost a hash of every future on every call, for a mistake rarely
+/// made. Deduplicate the range first if it may hold repeats.)
 template <class R>
 class AsCompleted {
   using Range = std::remove_reference_t<R>;
@@ -622,6 +627,15 @@ template <class R, class Rep, class Period>
 WaitResult<detail::future_value_t<R>> wait(R&& futures, ReturnWhen when,
                                            std::chrono::duration<Rep, Period> timeout) {
   return detail::wait_impl(futures, when, detail::deadline_after(timeout));
+}
+
+/// `wait(futures, ReturnWhen::all_completed, timeout)`: Python's
+/// `wait(fs, timeout=...)`, whose return_when defaults to ALL_COMPLETED.
+template <class R, class Rep, class Period>
+  requires detail::FutureRange<R>
+WaitResult<detail::future_value_t<R>> wait(R&& futures,
+                                           std::chrono::duration<Rep, Period> timeout) {
+  return detail::wait_impl(futures, ReturnWhen::all_completed, detail::deadline_after(timeout));
 }
 
 }  // namespace spindle
