@@ -63,6 +63,8 @@ public:
   /// Blocks: at most about `timeout`. Thread-safe.
   template <class Rep, class Period>
   bool wait(std::chrono::duration<Rep, Period> timeout) const noexcept {
+    // Set already: no clock read (a timed wait in a hot loop stays cheap).
+    if (is_set()) return true;
     return wait_until(detail::deadline_after(timeout));
   }
 

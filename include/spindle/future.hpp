@@ -148,7 +148,7 @@ public:
   template <class Rep, class Period>
   decltype(auto) result(std::chrono::duration<Rep, Period> timeout) const {
     auto* s = checked("result");
-    if (!s->wait_until(detail::deadline_after(timeout)))
+    if (!s->done() && !s->wait_until(detail::deadline_after(timeout)))
       throw TimeoutError("Future::result: not done within the timeout");
     return get(s);
   }
@@ -168,7 +168,7 @@ public:
   template <class Rep, class Period>
   std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) const {
     auto* s = checked("exception");
-    if (!s->wait_until(detail::deadline_after(timeout)))
+    if (!s->done() && !s->wait_until(detail::deadline_after(timeout)))
       throw TimeoutError("Future::exception: not done within the timeout");
     return get_exception(s);
   }
@@ -181,7 +181,8 @@ public:
   /// Blocks: at most about `timeout`. Throws: `std::logic_error` without a state.
   template <class Rep, class Period>
   bool wait(std::chrono::duration<Rep, Period> timeout) const {
-    return checked("wait")->wait_until(detail::deadline_after(timeout));
+    auto* s = checked("wait");
+    return s->done() || s->wait_until(detail::deadline_after(timeout));
   }
 
   /// Calls `fn(future)` once the future is done (finished or cancelled):

@@ -77,7 +77,7 @@ public:
   /// `QueueClosed` if closed. Thread-safe.
   template <class Rep, class Period>
   void put(T item, std::chrono::duration<Rep, Period> timeout) {
-    raise(push_until(item, detail::deadline_after(timeout)), timeout);
+    raise(push_for(item, timeout), timeout);
   }
 
   /// Puts `item` if there is room now: Python's `put_nowait(item)`.
@@ -100,7 +100,7 @@ public:
   /// Blocks: at most about `timeout`. Thread-safe.
   template <class Rep, class Period>
   bool try_put(T&& item, std::chrono::duration<Rep, Period> timeout) {
-    return push_until(item, detail::deadline_after(timeout)) == detail::PushResult::ok;
+    return push_for(item, timeout) == detail::PushResult::ok;
   }
 
   /// Copies `item` in, waiting at most `timeout` for room; false on timeout
@@ -115,7 +115,10 @@ public:
   /// Python's `get()`.
   /// Blocks: while empty and open. Throws: `QueueClosed` once the queue is
   /// closed and drained. Thread-safe.
-  T get() { return take(std::nullopt); }
+  T get() {
+    std::optional<T> out;
+    return take(pop_until(out, std::nullopt), out);
+  }
 
   /// Removes and returns the next item, waiting at most `timeout`: Python's
   /// `get(timeout=...)`.
@@ -123,14 +126,18 @@ public:
   /// `QueueClosed` if closed and drained. Thread-safe.
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
-    return take(detail::deadline_after(timeout), timeout);
+    std::optional<T> out;
+    return take(pop_for(out, timeout), out, timeout);
   }
 
   /// Removes and returns the next item if there is one now: Python's
   /// `get_nowait()`.
   /// Never blocks. Throws: `QueueEmpty`, or `QueueClosed` if closed and
   /// drained. Thread-safe.
-  T get_nowait() { return take(no_wait()); }
+  T get_nowait() {
+    std::optional<T> out;
+    return take(pop_until(out, no_wait()), out);
+  }
 
   /// The next item if there is one now; `std::nullopt` if the queue is empty
   /// (open or closed). Never blocks. Never throws for empty/closed.
@@ -145,7 +152,7 @@ public:
   template <class Rep, class Period>
   std::optional<T> try_get(std::chrono::duration<Rep, Period> timeout) {
     std::optional<T> out;
-    (void)pop_until(out, detail::deadline_after(timeout));
+    (void)pop_for(out, timeout);
     return out;
   }
 
@@ -298,9 +305,9 @@ private:
                     bound);
   }
 
-  T take(Deadline deadline, Seconds timeout = std::nullopt) {
-    std::optional<T> out;
-    switch (pop_until(out, deadline)) {
+  // The item a get popped into `out`, or the exception its `result` means.
+  T take(detail::PopResult result, std::optional<T>& out, Seconds timeout = std::nullopt) {
+    switch (result) {
       case detail::PopResult::ok: return std::move(*out);
       case detail::PopResult::closed: throw QueueClosed("get on a closed and drained queue");
       case detail::PopResult::empty: break;
@@ -313,6 +320,22 @@ private:
     char text[32];
     std::snprintf(text, sizeof text, "%g s", d.count() < 0 ? 0.0 : d.count());
     return text;
+  }
+
+  // The timed calls try once before reading the clock: when there is room
+  // (an item) already, a timeout costs nothing.
+  template <class Rep, class Period>
+  detail::PushResult push_for(T& item, std::chrono::duration<Rep, Period> timeout) {
+    const detail::PushResult result = push_until(item, no_wait());
+    if (result != detail::PushResult::full) return result;
+    return push_until(item, detail::deadline_after(timeout));
+  }
+
+  template <class Rep, class Period>
+  detail::PopResult pop_for(std::optional<T>& out, std::chrono::duration<Rep, Period> timeout) {
+    const detail::PopResult result = pop_until(out, no_wait());
+    if (result != detail::PopResult::empty) return result;
+    return pop_until(out, detail::deadline_after(timeout));
   }
 
   // Pushes `item` (moving from it only on success), waiting for room until
