@@ -417,19 +417,97 @@ TEST_CASE("Recursive fan-out on a one-worker pool completes", "[executor]") {
   REQUIRE(pool.submit(fib, 12).result(60s) == 144);
 }
 
-TEST_CASE("A worker waiting on a promise wakes for work submitted later and runs it",
+TEST_CASE("A worker waiting on a promise is woken by a task another worker runs",
           "[executor]") {
-  ThreadPoolExecutor pool(1);
+  // As in Python, the setter needs a free worker: a waiting worker runs
+  // only the task it waits for, never unrelated queued work.
+  ThreadPoolExecutor pool(2);
   spindle::Promise<int> p;
   auto pf = p.get_future();
   spindle::Event waiting;
   auto outer = pool.submit([&] {
     waiting.set();
-    return pf.result() + 1;  // only a task queued behind us can set it
+    return pf.result() + 1;
   });
   waiting.wait();
   pool.submit([&p] { p.set_result(41); });
   REQUIRE(outer.result(60s) == 42);
+}
+
+TEST_CASE("A waiting worker runs the task it waits for, not unrelated queued work",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  std::atomic<bool> unrelated_ran_inside{false};
+  std::atomic<bool> waiting{false};
+  auto outer = pool.submit([&] {
+    // Queued behind us on the only worker: unrelated work, then our inner task.
+    auto unrelated = pool.submit([&] {
+      if (waiting.load()) unrelated_ran_inside = true;
+    });
+    auto inner = pool.submit([] { return 7; });
+    waiting = true;
+    const int v = inner.result();  // runs `inner` here, and only it
+    waiting = false;
+    return v;
+  });
+  REQUIRE(outer.result(60s) == 7);
+  pool.wait_for_all();
+  REQUIRE_FALSE(unrelated_ran_inside.load());
+}
+
+TEST_CASE("A timed wait inside a worker keeps its timeout", "[executor][timing]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Event release;
+  auto outer = pool.submit([&] {
+    // The only worker is ours: the inner task cannot start, and a timed wait
+    // must not run it here (it would block on `release` past the timeout).
+    auto inner = pool.submit([&] {
+      release.wait();
+      return 1;
+    });
+    const auto start = Clock::now();
+    try {
+      (void)inner.result(50ms);
+      return std::string("returned a value");
+    } catch (const spindle::TimeoutError&) {
+      return std::string(Clock::now() - start < 30s ? "timed out" : "timed out late");
+    }
+  });
+  REQUIRE(outer.result(60s) == "timed out");
+  release.set();
+  pool.wait_for_all();
+}
+
+TEST_CASE("Waits nested 1000 deep inside a worker throw RecursionError", "[executor]") {
+  ThreadPoolExecutor pool(1);
+  std::function<int(int)> chain = [&](int n) -> int {
+    if (n == 0) return 0;
+    return pool.submit(chain, n - 1).result() + 1;  // each wait runs the next link inline
+  };
+  REQUIRE(pool.submit(chain, 500).result(60s) == 500);
+  REQUIRE_THROWS_AS(pool.submit(chain, 5000).result(60s), spindle::RecursionError);
+  REQUIRE(pool.submit(chain, 10).result(60s) == 10);  // the pool is still fine
+}
+
+TEST_CASE("Recursive fib over a small pool completes without nesting unrelated work",
+          "[executor]") {
+  auto workers = GENERATE(1, 2, 6);
+  ThreadPoolExecutor pool(static_cast<std::size_t>(workers));
+  std::function<long(int)> fib = [&](int n) -> long {
+    if (n < 2) return n;
+    auto a = pool.submit(fib, n - 1);
+    auto b = pool.submit(fib, n - 2);
+    return a.result() + b.result();
+  };
+  REQUIRE(pool.submit(fib, 18).result(60s) == 2584);
+}
+
+TEST_CASE("max_workers that is negative or absurd is rejected", "[executor]") {
+  REQUIRE_THROWS_AS(ThreadPoolExecutor(static_cast<std::size_t>(-1)), std::invalid_argument);
+  REQUIRE_THROWS_AS(ThreadPoolExecutor(ThreadPoolExecutor::max_max_workers + 1),
+                    std::invalid_argument);
+  REQUIRE_THROWS_WITH(ThreadPoolExecutor(static_cast<std::size_t>(-1)),
+                      Catch::Contains("-1 as a signed number"));
 }
 
 // 100,000 cycles in the dev build; ThreadSanitizer makes each cycle ~10x

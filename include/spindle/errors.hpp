@@ -75,6 +75,16 @@ public:
   using Error::Error;
 };
 
+/// A pool worker waited on futures nested too deep: each wait inside a
+/// worker may run queued tasks on the waiting thread's stack, and a task
+/// that waits there nests again. Past 1000 levels (Python's default
+/// recursion limit) the wait throws this instead of overflowing the stack:
+/// Python's `RecursionError`.
+class RecursionError : public Error {
+public:
+  using Error::Error;
+};
+
 namespace subprocess {
 
 /// The root of every error from `spindle::subprocess`: Python's

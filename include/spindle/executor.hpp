@@ -138,13 +138,22 @@ private:
 /// (the future's state, which also holds the callable) and wakes a worker
 /// only if one sleeps.
 ///
-/// **Waiting inside the pool.** A task may wait on futures of the same pool
-/// (`Future::result`, `exception`, `wait`, and `as_completed` / `wait` over
-/// futures): instead of just blocking, the worker *runs its pool's pending
-/// work while it waits*, so a fan-out/fan-in from inside a task cannot
-/// deadlock the pool, even with one worker. Helped tasks run nested on the
-/// waiting worker's stack. A task that waits for something no queued task
-/// will ever complete still blocks that worker.
+/// **Waiting inside the pool.** A task may wait on futures of tasks it (or
+/// anyone) submitted to the same pool (`Future::result`, `exception`,
+/// `wait`, and `as_completed` / `wait` over futures): if no worker has
+/// started an awaited task yet, the waiting worker runs *that task* itself,
+/// on its own stack. So a task that fans out and fans in, or recursion such
+/// as fib(n) submitting fib(n-1) and fib(n-2), cannot deadlock the pool,
+/// even with one worker; and a waiting worker never runs unrelated work
+/// (no surprise re-entry into the waiter's locks). An awaited task already
+/// running elsewhere is simply waited for. Limits, as in Python:
+/// - A timed wait (`result(timeout)`, ...) only blocks, so its timeout
+///   holds; it times out if the task cannot start meanwhile.
+/// - Waiting for something only a *queued* task will complete (a Promise
+///   that a later task sets, an Event) can deadlock a pool whose workers
+///   all wait so: as in Python, give such pools enough workers.
+/// - 1000 tasks run inline one inside another throw `RecursionError` from
+///   the wait instead of overflowing the stack.
 ///
 /// Thread-safe: every member may be called from any thread, concurrently
 /// with each other, except the destructor.
@@ -162,9 +171,14 @@ public:
     return std::min<std::size_t>(32, (cores == 0 ? 1 : cores) + 4);
   }
 
+  /// The largest `max_workers` accepted (a slot per possible worker is
+  /// allocated up front).
+  static constexpr std::size_t max_max_workers = 65536;
+
   /// A pool of at most `max_workers` threads (started lazily).
   /// Throws: `std::invalid_argument` if `max_workers` is 0 (Python raises
-  /// `ValueError`).
+  /// `ValueError`) or above `max_max_workers` (e.g. a negative number
+  /// converted to std::size_t).
   explicit ThreadPoolExecutor(std::size_t max_workers = default_max_workers(),
                               ThreadPoolOptions options = {})
       : core_(make_core(max_workers, std::move(options))) {}
@@ -258,6 +272,14 @@ private:
                                                      ThreadPoolOptions options) {
     if (max_workers == 0)
       throw std::invalid_argument("ThreadPoolExecutor: max_workers must be greater than 0");
+    // Each possible worker gets a slot up front; a negative count converted
+    // to std::size_t would otherwise ask for an absurd allocation.
+    if (max_workers > max_max_workers)
+      throw std::invalid_argument(
+          "ThreadPoolExecutor: max_workers " + std::to_string(max_workers) + " (" +
+          std::to_string(static_cast<std::ptrdiff_t>(max_workers)) +
+          " as a signed number) is negative or absurdly large; the limit is " +
+          std::to_string(max_max_workers));
     return std::make_unique<detail::PoolCore>(max_workers, std::move(options.initializer),
                                               std::move(options.thread_name_prefix));
   }

@@ -495,7 +495,7 @@ private:
         ++yielded_;
         return &f;
       }
-      if (!waiter_) waiter_ = std::make_unique<detail::MultiWait>(n_ - i);
+      if (!waiter_) waiter_ = std::make_unique<detail::MultiWait>(n_ - i, deadline_);
       if (!waiter_->watch(*s, static_cast<std::uint32_t>(i))) {
         ++yielded_;
         return &f;
@@ -585,7 +585,7 @@ auto wait_impl(R&& futures, ReturnWhen when, std::optional<Clock::time_point> de
       any_failed = any_failed || failed(*s);
       continue;
     }
-    if (!waiter) waiter.emplace(n - i);
+    if (!waiter) waiter.emplace(n - i, deadline);
     if (!waiter->watch(*s, static_cast<std::uint32_t>(i))) {
       ++done;
       any_failed = any_failed || failed(*s);

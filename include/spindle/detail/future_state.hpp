@@ -13,9 +13,11 @@
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 
+#include "../errors.hpp"
 #include "spin_lock.hpp"
 #include "wait.hpp"
 
@@ -59,27 +61,32 @@ struct CallbackNode {
   virtual void invoke(StateBase& state) noexcept = 0;
 };
 
-/// Something that can make progress on other work while a thread waits: an
-/// executor's worker thread runs its pool's pending tasks while it waits on
-/// a future, so that waiting on the pool from inside the pool cannot
-/// deadlock it.
-class Helper {
+/// The executor pool the current thread is a worker of (its PoolCore), or
+/// null: set for the lifetime of an executor's worker threads.
+inline thread_local const void* tl_pool = nullptr;
+
+/// How many tasks this thread is running inline, one inside another.
+inline thread_local unsigned tl_inline_depth = 0;
+
+/// Throws `RecursionError` if this thread already runs 1000 tasks inline,
+/// one inside another (Python's default recursion limit), instead of
+/// growing the stack until it overflows.
+inline void check_inline_depth() {
+  constexpr unsigned max_depth = 1000;
+  if (tl_inline_depth >= max_depth)
+    throw RecursionError("a pool worker waited on futures nested " + std::to_string(max_depth) +
+                         " deep (each wait runs the awaited task on the waiting thread); "
+                         "let tasks wait on fewer levels of tasks they submit");
+}
+
+/// Counts one task run inline on this thread for as long as it lives.
+class InlineDepth {
 public:
-  /// Runs other work until `ready(ctx)` is true or `deadline` passes;
-  /// returns `ready(ctx)`. Whoever makes `ready` true must call `wake()`
-  /// afterwards.
-  virtual bool help_until(bool (*ready)(const void*), const void* ctx,
-                          std::optional<Clock::time_point> deadline) noexcept = 0;
-  /// Wakes the helping thread if it sleeps. Any thread may call it.
-  virtual void wake() noexcept = 0;
-
-protected:
-  ~Helper() = default;
+  InlineDepth() noexcept { ++tl_inline_depth; }
+  ~InlineDepth() { --tl_inline_depth; }
+  InlineDepth(const InlineDepth&) = delete;
+  InlineDepth& operator=(const InlineDepth&) = delete;
 };
-
-/// The helper of the current thread: set for the lifetime of an executor's
-/// worker threads, null elsewhere.
-inline thread_local Helper* tl_helper = nullptr;
 
 // ---------------------------------------------------------------------------
 // Done-callback exception handler.
@@ -150,9 +157,18 @@ public:
     }
   }
 
-  /// For executor tasks: runs the task (or skips it if cancelled) and drops
-  /// the queue's reference. Plain states have nothing to run.
+  /// For executor tasks: runs the task (or skips it if cancelled or already
+  /// run inline) and drops the queue's reference. Plain states have nothing
+  /// to run.
   virtual void execute() noexcept { release(); }
+
+  /// For executor tasks: runs the task on the calling thread if no thread
+  /// has started it; the queue keeps its reference (its later `execute` is
+  /// a no-op). False if it was not pending, or is a plain state.
+  virtual bool run_inline() noexcept { return false; }
+
+  /// The pool a task was submitted to (set before it is queued), or null.
+  const void* pool_ = nullptr;
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
@@ -211,29 +227,27 @@ public:
   /// Claims the right to set a Promise's result; only the first caller wins.
   bool claim() noexcept { return !claimed_.exchange(true, std::memory_order_acq_rel); }
 
-  /// Blocks until done or until `deadline`; true if done. Inside an
-  /// executor's worker the thread helps run pending work meanwhile.
+  /// Blocks until done or until `deadline`; true if done. On a worker of
+  /// the pool this task was submitted to, an untimed wait runs the task
+  /// itself if no worker has started it (see `try_run_here`).
+  /// Throws: `RecursionError` (see check_inline_depth).
   bool wait_until(std::optional<Clock::time_point> deadline) {
     if (done()) return true;
     if (deadline && Clock::now() >= *deadline) return false;
-    if (Helper* h = tl_helper) return help_until(*h, deadline);
+    if (!deadline && try_run_here()) return true;
     return block_until(deadline);
   }
 
-  /// Waits by running the helper's work; a waiter node wakes the helper
-  /// when this state completes.
-  bool help_until(Helper& helper, std::optional<Clock::time_point> deadline) {
-    struct Node : WaitNode {
-      Helper* helper = nullptr;
-    };
-    Node node;
-    node.helper = &helper;
-    node.notify = [](WaitNode* w, StateBase&) noexcept { static_cast<Node*>(w)->helper->wake(); };
-    if (!add_waiter(node)) return true;
-    const bool ok = helper.help_until(
-        [](const void* s) { return static_cast<const StateBase*>(s)->done(); }, this, deadline);
-    remove_waiter(node);
-    return ok || done();
+  /// Runs this task on the calling thread if it is a worker of the task's
+  /// pool and the task has not started: how a task that submits work and
+  /// waits for it cannot deadlock its pool, whatever the number of workers,
+  /// without running unrelated work inside the wait. True if it ran here.
+  /// Throws: `RecursionError` (see check_inline_depth).
+  bool try_run_here() {
+    if (pool_ == nullptr || pool_ != tl_pool || status() != st_pending) return false;
+    check_inline_depth();
+    const InlineDepth depth;
+    return run_inline();
   }
 
   /// Blocks (spins briefly, then sleeps on the status word) without helping.
@@ -368,26 +382,42 @@ public:
 
   void execute() noexcept override {
     if (this->try_start()) {
-      try {
-        if constexpr (std::is_void_v<T>) {
-          fn_();
-        } else {
-          this->value_.emplace(fn_());
-        }
-      } catch (...) {
-        this->error_ = std::current_exception();
-      }
-      // Drop captured arguments before waking waiters, as Python drops the
-      // work item: whoever sees the future done may rely on them being gone.
-      destroy_fn();
-      this->finish_running();
+      run_started();
     } else {
-      destroy_fn();
+      // Cancelled, or failed by a broken pool, without running: the
+      // function is ours to drop. Running means another thread runs it
+      // inline and drops it; finished by that thread, it is gone already
+      // (read after the acquire of the done status, so no race).
+      const std::uint32_t st = this->status();
+      if (st == st_cancelled || (st == st_finished && !fn_destroyed_)) destroy_fn();
     }
     this->release();
   }
 
+  bool run_inline() noexcept override {
+    if (!this->try_start()) return false;
+    run_started();
+    return true;
+  }
+
 private:
+  // Runs the function of a state this thread has just started.
+  void run_started() noexcept {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        fn_();
+      } else {
+        this->value_.emplace(fn_());
+      }
+    } catch (...) {
+      this->error_ = std::current_exception();
+    }
+    // Drop captured arguments before waking waiters, as Python drops the
+    // work item: whoever sees the future done may rely on them being gone.
+    destroy_fn();
+    this->finish_running();
+  }
+
   void destroy_fn() noexcept {
     fn_.~Fn();
     fn_destroyed_ = true;

@@ -27,8 +27,14 @@ namespace spindle::detail {
 /// and remove_waiter guarantees no notification is still running after it.
 class MultiWait {
 public:
-  explicit MultiWait(std::size_t n)
-      : nodes_(std::make_unique<Node[]>(n)), ready_(std::make_unique<std::uint32_t[]>(n)) {}
+  /// Room for `n` futures. `deadline` is the one every `pop` will be given:
+  /// on an executor's worker, an untimed wait runs the watched tasks of its
+  /// own pool that no worker has started (see StateBase::try_run_here); a
+  /// timed one only blocks.
+  MultiWait(std::size_t n, const std::optional<Clock::time_point>& deadline)
+      : may_run_here_(!deadline && tl_pool != nullptr),
+        nodes_(std::make_unique<Node[]>(n)),
+        ready_(std::make_unique<std::uint32_t[]>(n)) {}
   MultiWait(const MultiWait&) = delete;
   MultiWait& operator=(const MultiWait&) = delete;
   ~MultiWait() {
@@ -57,25 +63,14 @@ public:
   std::size_t watched() const noexcept { return watched_; }
 
   /// The next completed index, or nothing if `deadline` passed first.
-  std::optional<std::uint32_t> pop(std::optional<Clock::time_point> deadline) noexcept {
-    std::uint32_t published = published_.load(std::memory_order_acquire);
-    if (read_ < published) return ready_[read_++];
-    if (helper_ != nullptr) {
-      // On an executor's worker: run the pool's work while waiting.
-      const bool ready = helper_->help_until(
-          [](const void* self) {
-            auto* me = static_cast<const MultiWait*>(self);
-            return me->read_ < me->published_.load(std::memory_order_acquire);
-          },
-          this, deadline);
-      if (!ready) return std::nullopt;
-      return ready_[read_++];
-    }
+  /// Throws: `RecursionError` (see check_inline_depth).
+  std::optional<std::uint32_t> pop(std::optional<Clock::time_point> deadline) {
     Backoff backoff;
     for (;;) {
-      published = published_.load(std::memory_order_acquire);
+      const std::uint32_t published = published_.load(std::memory_order_acquire);
       if (read_ < published) return ready_[read_++];
       if (deadline && Clock::now() >= *deadline) return std::nullopt;
+      if (may_run_here_ && run_one_here()) continue;
       if (backoff.step()) continue;
       // Dekker with on_done: announce the sleeper, then re-check the count.
       sleeping_.store(1, std::memory_order_seq_cst);
@@ -86,6 +81,15 @@ public:
   }
 
 private:
+  // Runs one watched task that no worker has started, here; false if none
+  // is left. Each node is looked at once: a task that is not pending now
+  // never will be again, so the scan costs O(n) over the whole wait.
+  bool run_one_here() {
+    while (run_next_ < watched_)
+      if (nodes_[run_next_++].state->try_run_here()) return true;
+    return false;
+  }
+
   struct Node : WaitNode {
     MultiWait* owner = nullptr;
     StateBase* state = nullptr;
@@ -101,14 +105,12 @@ private:
       ++self.written_;
       self.published_.store(self.written_, std::memory_order_seq_cst);
     }
-    if (self.helper_ != nullptr)
-      self.helper_->wake();
-    else if (self.sleeping_.load(std::memory_order_seq_cst) != 0)
-      futex_wake(self.published_, 1);
+    if (self.sleeping_.load(std::memory_order_seq_cst) != 0) futex_wake(self.published_, 1);
   }
 
-  // The consumer's executor worker, if it is one (set at construction).
-  Helper* const helper_ = tl_helper;
+  // On an executor's worker, waiting without a deadline (see the constructor).
+  const bool may_run_here_;
+  std::size_t run_next_ = 0;  // consumer only: next node run_one_here looks at
   std::unique_ptr<Node[]> nodes_;
   std::unique_ptr<std::uint32_t[]> ready_;  // slots [0, written_) guarded by lock_
   std::size_t watched_ = 0;                 // consumer only

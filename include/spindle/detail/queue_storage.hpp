@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <optional>
@@ -34,6 +35,14 @@ enum class PopResult { ok, empty, closed };
 /// LifoQueue (a vector used as a stack) and PriorityQueue (a binary heap).
 /// A lock is fine here: these queues are about ordering, not throughput, and
 /// Python's versions take a lock too.
+///
+/// The size, the push count and the closed flag are mirrored in atomics
+/// (written under the lock), so a waiter retrying an empty or full queue,
+/// and `qsize()`, `closed()` and task_done's count, read them without taking
+/// the lock from the threads doing the work. A push or pop that sees the
+/// queue empty (full) through the mirror is as good as one that took the
+/// lock: the front end re-checks after announcing a sleeper, and the fences
+/// of its event counts order that check against the other side's update.
 template <class T, class Container, class Policy>
 class LockedStorage {
 public:
@@ -41,48 +50,49 @@ public:
       : policy_(std::move(policy)), capacity_(capacity) {}
 
   PushResult try_push(T& item) {
+    if (capacity_ != 0 && size_.load(std::memory_order_acquire) >= capacity_ &&
+        !closed_.load(std::memory_order_acquire))
+      return PushResult::full;
     std::lock_guard lock(m_);
-    if (closed_) return PushResult::closed;
+    if (closed_.load(std::memory_order_relaxed)) return PushResult::closed;
     if (capacity_ != 0 && items_.size() >= capacity_) return PushResult::full;
     policy_.push(items_, std::move(item));
-    ++pushed_;
+    size_.store(items_.size(), std::memory_order_release);
+    pushed_.store(pushed_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     return PushResult::ok;
   }
 
   PopResult try_pop(std::optional<T>& out) {
+    if (size_.load(std::memory_order_acquire) == 0 && !closed_.load(std::memory_order_acquire))
+      return PopResult::empty;
     std::lock_guard lock(m_);
-    if (items_.empty()) return closed_ ? PopResult::closed : PopResult::empty;
+    if (items_.empty())
+      return closed_.load(std::memory_order_relaxed) ? PopResult::closed : PopResult::empty;
     out.emplace(policy_.pop(items_));
+    size_.store(items_.size(), std::memory_order_release);
     return PopResult::ok;
   }
 
   bool close() noexcept {
     std::lock_guard lock(m_);
-    return !std::exchange(closed_, true);
+    return !closed_.exchange(true, std::memory_order_acq_rel);
   }
 
-  bool is_closed() const noexcept {
-    std::lock_guard lock(m_);
-    return closed_;
-  }
+  bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
-  std::size_t size() const noexcept {
-    std::lock_guard lock(m_);
-    return items_.size();
-  }
+  std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
 
   std::size_t capacity() const noexcept { return capacity_; }
 
-  std::size_t pushed() const noexcept {
-    std::lock_guard lock(m_);
-    return pushed_;
-  }
+  std::size_t pushed() const noexcept { return pushed_.load(std::memory_order_acquire); }
 
 private:
   mutable std::mutex m_;
-  Container items_;     // guarded by m_
-  bool closed_ = false; // guarded by m_
-  std::size_t pushed_ = 0;  // guarded by m_
+  Container items_;  // guarded by m_
+  // Mirrors, written under m_ and read without it.
+  std::atomic<std::size_t> size_{0};
+  std::atomic<std::size_t> pushed_{0};
+  std::atomic<bool> closed_{false};
   Policy policy_;
   const std::size_t capacity_;
 };

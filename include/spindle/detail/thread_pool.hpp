@@ -30,15 +30,8 @@ namespace spindle::detail {
 
 class PoolCore;
 
-/// Identifies the current thread as worker `index` of `core`; also the
-/// Helper that lets a worker run pending work while it waits on a future.
-class WorkerContext final : public Helper {
-public:
-  WorkerContext(PoolCore& core, std::size_t index) noexcept : core(core), index(index) {}
-  bool help_until(bool (*ready)(const void*), const void* ctx,
-                  std::optional<Clock::time_point> deadline) noexcept override;
-  void wake() noexcept override;
-
+/// Identifies the current thread as worker `index` of `core`.
+struct WorkerContext {
   PoolCore& core;
   const std::size_t index;
 };
@@ -96,6 +89,7 @@ public:
         undo_push();
         throw_closed();
       }
+      task->pool_ = this;
       slot.local.push(task);
       slot.hint.store(slot.local.size(), std::memory_order_relaxed);
       pending_.fetch_add(1, std::memory_order_seq_cst);
@@ -105,6 +99,7 @@ public:
         undo_push();
         throw_closed();
       }
+      task->pool_ = this;
       global_.push(task);
       // Inside the lock: a drain that takes this task decrements after us.
       pending_.fetch_add(1, std::memory_order_seq_cst);
@@ -247,11 +242,10 @@ public:
   }
 
   /// Lists worker `self` as idle and sleeps until a waker hands it the
-  /// searching token, or (for a helping worker) until `ready`/new work.
-  /// Returns true if the caller now holds a searching token (is counted in
-  /// searching_), false if it woke without one (only with `ready`).
-  bool sleep(std::size_t self, bool (*ready)(const void*), const void* ctx,
-             std::optional<Clock::time_point> deadline) noexcept {
+  /// searching token. Returns true if the caller now holds a searching
+  /// token (is counted in searching_), false if it did not sleep because
+  /// work or a shutdown arrived meanwhile.
+  bool sleep(std::size_t self) noexcept {
     Slot& me = slots_[self];
     std::uint32_t word = me.wake_word.load(std::memory_order_seq_cst);
     {
@@ -261,20 +255,15 @@ public:
     }
     // Re-check after listing ourselves: a submit whose increment we miss
     // here sees us in sleeping_ and wakes us.
-    // (A helper ignores stopping_: it waits for its future, not for work.)
     const bool go_on = pending_.load(std::memory_order_seq_cst) > 0 ||
-                       (ready == nullptr ? stopping_.load(std::memory_order_seq_cst) : ready(ctx));
+                       stopping_.load(std::memory_order_seq_cst);
     if (!go_on) {
-      const auto wanted = ready != nullptr ? (token_bit | helper_bit) : token_bit;
-      while ((word & wanted) == 0) {
-        if (!futex_wait(me.wake_word, word, deadline)) break;
+      while ((word & token_bit) == 0) {
+        futex_wait(me.wake_word, word);
         word = me.wake_word.load(std::memory_order_seq_cst);
       }
     }
-    if (unlist_idle(self)) {
-      me.wake_word.fetch_and(~helper_bit, std::memory_order_relaxed);
-      return false;
-    }
+    if (unlist_idle(self)) return false;
     // A waker took us off the idle stack, so its token is ours: wait for
     // its post (it may not have arrived yet), then consume it.
     word = me.wake_word.load(std::memory_order_acquire);
@@ -282,12 +271,9 @@ public:
       futex_wait(me.wake_word, word);
       word = me.wake_word.load(std::memory_order_acquire);
     }
-    me.wake_word.fetch_and(~(token_bit | helper_bit), std::memory_order_acq_rel);
+    me.wake_word.fetch_and(~token_bit, std::memory_order_acq_rel);
     return true;
   }
-
-  /// Wakes a helping worker (its awaited future completed). Any thread.
-  void wake_helper(std::size_t worker) noexcept { post_wake(worker, helper_bit); }
 
   /// A searching worker found a task: stop searching, and if it was the
   /// last searcher and more work is queued, wake another worker for it.
@@ -304,13 +290,12 @@ public:
   std::atomic<std::size_t> searching_{0};  // workers awake and looking for work
 
 private:
-  static constexpr std::uint32_t token_bit = 1;   // woken by wake_one/wake_all
-  static constexpr std::uint32_t helper_bit = 2;  // woken by wake_helper
+  static constexpr std::uint32_t token_bit = 1;  // woken by wake_one/wake_all
 
   struct alignas(64) Slot {
     SpinLock lock;
     TaskList local;  // guarded by lock
-    // The worker sleeps on this futex word; wakers set token_bit or helper_bit.
+    // The worker sleeps on this futex word; wakers set token_bit.
     std::atomic<std::uint32_t> wake_word{0};
     // local.size(), stored under lock; read without it as a hint, so idle
     // workers skip empty queues without taking their locks.
@@ -497,9 +482,9 @@ private:
 
   void worker_main(std::size_t index) noexcept {
     set_thread_name(index);
-    WorkerContext context(*this, index);
+    WorkerContext context{*this, index};
     tl_worker = &context;
-    tl_helper = &context;
+    tl_pool = this;
     bool ok = true;
     if (initializer_) {
       try {
@@ -513,7 +498,7 @@ private:
       work_loop(index);
     else
       searching_.fetch_sub(1, std::memory_order_seq_cst);
-    tl_helper = nullptr;
+    tl_pool = nullptr;
     tl_worker = nullptr;
   }
 
@@ -551,7 +536,7 @@ private:
         continue;
       }
       if (stopping_.load(std::memory_order_seq_cst)) continue;
-      if (sleep(self, nullptr, nullptr, std::nullopt)) searching = true;
+      if (sleep(self)) searching = true;
       backoff.reset();
     }
     if (searching) searching_.fetch_sub(1, std::memory_order_seq_cst);
@@ -592,43 +577,5 @@ private:
   bool joining_ = false;               // guarded by threads_mutex_
   bool joined_ = false;                // guarded by threads_mutex_
 };
-
-inline bool WorkerContext::help_until(bool (*ready)(const void*), const void* ctx,
-                                      std::optional<Clock::time_point> deadline) noexcept {
-  // Sleeps listed as idle, so the sleep ends both when the awaited thing
-  // happens (its notifier calls wake()) and when new work arrives that this
-  // thread could run. A token received while helping is passed on when the
-  // helper finds work or returns, like a searching worker's.
-  bool searching = false;
-  auto drop_token = [&] {
-    if (searching) {
-      searching = false;
-      core.stop_searching();
-    }
-  };
-  Backoff backoff;
-  for (;;) {
-    if (ready(ctx)) break;
-    if (StateBase* task = core.find_work(index)) {
-      drop_token();
-      core.run(task);
-      backoff.reset();
-      continue;
-    }
-    if (deadline && Clock::now() >= *deadline) break;
-    if (backoff.step()) continue;
-    drop_token();
-    if (core.pending_.load(std::memory_order_seq_cst) > 0) {
-      cpu_relax();  // work in flight between two queues
-      continue;
-    }
-    searching = core.sleep(index, ready, ctx, deadline);
-    backoff.reset();
-  }
-  drop_token();
-  return ready(ctx);
-}
-
-inline void WorkerContext::wake() noexcept { core.wake_helper(index); }
 
 }  // namespace spindle::detail
