@@ -417,11 +417,11 @@ TEST_CASE("Recursive fan-out on a one-worker pool completes", "[executor]") {
   REQUIRE(pool.submit(fib, 12).result(60s) == 144);
 }
 
-TEST_CASE("A worker waiting on a promise is woken by a task another worker runs",
+TEST_CASE("When every worker waits on a future, a waiting worker runs queued work",
           "[executor]") {
-  // As in Python, the setter needs a free worker: a waiting worker runs
-  // only the task it waits for, never unrelated queued work.
-  ThreadPoolExecutor pool(2);
+  // The last resort that keeps a full pool from deadlocking: the only
+  // worker waits on a promise that only a task queued behind it can set.
+  ThreadPoolExecutor pool(1);
   spindle::Promise<int> p;
   auto pf = p.get_future();
   spindle::Event waiting;
@@ -432,6 +432,28 @@ TEST_CASE("A worker waiting on a promise is woken by a task another worker runs"
   waiting.wait();
   pool.submit([&p] { p.set_result(41); });
   REQUIRE(outer.result(60s) == 42);
+}
+
+TEST_CASE("A worker waiting on a promise leaves queued work to a free worker", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  spindle::Promise<int> p;
+  auto pf = p.get_future();
+  std::atomic<pthread_t> outer_thread{};
+  std::atomic<pthread_t> setter_thread{};
+  spindle::Event waiting;
+  auto outer = pool.submit([&] {
+    outer_thread = pthread_self();
+    waiting.set();
+    return pf.result() + 1;
+  });
+  waiting.wait();
+  pool.submit([&] {
+    setter_thread = pthread_self();
+    p.set_result(41);
+  });
+  REQUIRE(outer.result(60s) == 42);
+  pool.wait_for_all();
+  REQUIRE_FALSE(pthread_equal(outer_thread.load(), setter_thread.load()));
 }
 
 TEST_CASE("A waiting worker runs the task it waits for, not unrelated queued work",

@@ -138,22 +138,27 @@ private:
 /// (the future's state, which also holds the callable) and wakes a worker
 /// only if one sleeps.
 ///
-/// **Waiting inside the pool.** A task may wait on futures of tasks it (or
-/// anyone) submitted to the same pool (`Future::result`, `exception`,
-/// `wait`, and `as_completed` / `wait` over futures): if no worker has
-/// started an awaited task yet, the waiting worker runs *that task* itself,
-/// on its own stack. So a task that fans out and fans in, or recursion such
-/// as fib(n) submitting fib(n-1) and fib(n-2), cannot deadlock the pool,
-/// even with one worker; and a waiting worker never runs unrelated work
-/// (no surprise re-entry into the waiter's locks). An awaited task already
-/// running elsewhere is simply waited for. Limits, as in Python:
+/// **Waiting inside the pool.** A task may wait on futures of the same pool
+/// (`Future::result`, `exception`, `wait`, and `as_completed` / `wait` over
+/// futures) without deadlocking it, even with one worker:
+/// - If no worker has started an awaited task yet, the waiting worker runs
+///   *that task* itself, on its own stack. So fan-out/fan-in from inside a
+///   task, or recursion such as fib(n) submitting fib(n-1) and fib(n-2),
+///   completes whatever the number of workers.
+/// - Otherwise the worker waits, and queued work goes to an idle worker or
+///   a newly started one, as in Python; a waiting worker does not run
+///   unrelated work while any other worker could (it might re-enter a lock
+///   the waiting task holds).
+/// - Only when every worker the pool may start is waiting on a future does
+///   a waiting worker run queued work, nested on its stack, as the last
+///   resort against a deadlock (e.g. the only worker waits on a Promise
+///   that a task queued behind it sets).
 /// - A timed wait (`result(timeout)`, ...) only blocks, so its timeout
-///   holds; it times out if the task cannot start meanwhile.
-/// - Waiting for something only a *queued* task will complete (a Promise
-///   that a later task sets, an Event) can deadlock a pool whose workers
-///   all wait so: as in Python, give such pools enough workers.
-/// - 1000 tasks run inline one inside another throw `RecursionError` from
-///   the wait instead of overflowing the stack.
+///   holds: it times out if the awaited task cannot start meanwhile.
+/// - Tasks run inside waits 1000 deep (Python's recursion limit) throw
+///   `RecursionError` from the wait instead of overflowing the stack.
+/// A wait outside futures (an Event, a queue) is not seen by the pool and
+/// blocks its worker, as in Python.
 ///
 /// Thread-safe: every member may be called from any thread, concurrently
 /// with each other, except the destructor.

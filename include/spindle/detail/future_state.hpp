@@ -61,6 +61,27 @@ struct CallbackNode {
   virtual void invoke(StateBase& state) noexcept = 0;
 };
 
+/// Something that can make progress on other work while a thread waits: an
+/// executor's worker, which as a last resort runs its pool's queued tasks
+/// while it waits on a future (see PoolCore::should_help).
+class Helper {
+public:
+  /// Waits until `ready(ctx)` is true or `deadline` passes, running other
+  /// work meanwhile if that is the only way forward; returns `ready(ctx)`.
+  /// Whoever makes `ready` true must call `wake()` afterwards.
+  virtual bool help_until(bool (*ready)(const void*), const void* ctx,
+                          std::optional<Clock::time_point> deadline) noexcept = 0;
+  /// Wakes the helping thread if it sleeps. Any thread may call it.
+  virtual void wake() noexcept = 0;
+
+protected:
+  ~Helper() = default;
+};
+
+/// The helper of the current thread: set for the lifetime of an executor's
+/// worker threads, null elsewhere.
+inline thread_local Helper* tl_helper = nullptr;
+
 /// The executor pool the current thread is a worker of (its PoolCore), or
 /// null: set for the lifetime of an executor's worker threads.
 inline thread_local const void* tl_pool = nullptr;
@@ -234,8 +255,32 @@ public:
   bool wait_until(std::optional<Clock::time_point> deadline) {
     if (done()) return true;
     if (deadline && Clock::now() >= *deadline) return false;
-    if (!deadline && try_run_here()) return true;
+    if (!deadline) {
+      if (try_run_here()) return true;
+      if (Helper* h = tl_helper) return help_until(*h);
+    }
     return block_until(deadline);
+  }
+
+  /// An untimed wait on an executor's worker: sleeps where the pool can
+  /// wake it to run queued work if every worker waits (see
+  /// PoolCore::should_help); a waiter node wakes it when this state
+  /// completes. Throws: `RecursionError` (see check_inline_depth).
+  bool help_until(Helper& helper) {
+    struct Node : WaitNode {
+      Helper* helper = nullptr;
+    };
+    Node node;
+    node.helper = &helper;
+    node.notify = [](WaitNode* w, StateBase&) noexcept { static_cast<Node*>(w)->helper->wake(); };
+    check_inline_depth();
+    if (!add_waiter(node)) return true;
+    const InlineDepth depth;
+    (void)helper.help_until(
+        [](const void* s) { return static_cast<const StateBase*>(s)->done(); }, this,
+        std::nullopt);
+    remove_waiter(node);
+    return done();
   }
 
   /// Runs this task on the calling thread if it is a worker of the task's

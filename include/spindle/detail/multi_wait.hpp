@@ -33,6 +33,7 @@ public:
   /// timed one only blocks.
   MultiWait(std::size_t n, const std::optional<Clock::time_point>& deadline)
       : may_run_here_(!deadline && tl_pool != nullptr),
+        helper_(deadline ? nullptr : tl_helper),
         nodes_(std::make_unique<Node[]>(n)),
         ready_(std::make_unique<std::uint32_t[]>(n)) {}
   MultiWait(const MultiWait&) = delete;
@@ -71,6 +72,19 @@ public:
       if (read_ < published) return ready_[read_++];
       if (deadline && Clock::now() >= *deadline) return std::nullopt;
       if (may_run_here_ && run_one_here()) continue;
+      if (helper_ != nullptr) {
+        // On an executor's worker, untimed: wait where the pool can wake us
+        // to run queued work if every worker waits (see should_help).
+        check_inline_depth();
+        const InlineDepth depth;
+        (void)helper_->help_until(
+            [](const void* self) {
+              auto* me = static_cast<const MultiWait*>(self);
+              return me->read_ < me->published_.load(std::memory_order_acquire);
+            },
+            this, std::nullopt);
+        continue;
+      }
       if (backoff.step()) continue;
       // Dekker with on_done: announce the sleeper, then re-check the count.
       sleeping_.store(1, std::memory_order_seq_cst);
@@ -105,11 +119,16 @@ private:
       ++self.written_;
       self.published_.store(self.written_, std::memory_order_seq_cst);
     }
-    if (self.sleeping_.load(std::memory_order_seq_cst) != 0) futex_wake(self.published_, 1);
+    if (self.helper_ != nullptr)
+      self.helper_->wake();
+    else if (self.sleeping_.load(std::memory_order_seq_cst) != 0)
+      futex_wake(self.published_, 1);
   }
 
   // On an executor's worker, waiting without a deadline (see the constructor).
   const bool may_run_here_;
+  // The consumer's executor worker when it waits without a deadline.
+  Helper* const helper_;
   std::size_t run_next_ = 0;  // consumer only: next node run_one_here looks at
   std::unique_ptr<Node[]> nodes_;
   std::unique_ptr<std::uint32_t[]> ready_;  // slots [0, written_) guarded by lock_

@@ -30,8 +30,15 @@ namespace spindle::detail {
 
 class PoolCore;
 
-/// Identifies the current thread as worker `index` of `core`.
-struct WorkerContext {
+/// Identifies the current thread as worker `index` of `core`; also the
+/// Helper that lets a worker run pending work while it waits on a future.
+class WorkerContext final : public Helper {
+public:
+  WorkerContext(PoolCore& core, std::size_t index) noexcept : core(core), index(index) {}
+  bool help_until(bool (*ready)(const void*), const void* ctx,
+                  std::optional<Clock::time_point> deadline) noexcept override;
+  void wake() noexcept override;
+
   PoolCore& core;
   const std::size_t index;
 };
@@ -63,7 +70,7 @@ inline thread_local WorkerContext* tl_worker = nullptr;
 /// against the submit's increment and its loads), so no wake-up is lost.
 ///
 /// Lock order: `global_lock_` before a slot's `lock`; never two slot locks;
-/// `idle_lock_` is never held with another lock.
+/// `threads_mutex_` before `idle_lock_`, which is taken last of all.
 class PoolCore {
 public:
   PoolCore(std::size_t max_workers, std::function<void()> initializer, std::string name_prefix)
@@ -226,10 +233,14 @@ public:
     std::size_t worker = 0;
     {
       std::lock_guard lock(idle_lock_);
-      if (idle_top_ == 0) {
+      if (idle_top_ == 0 || (idle_top_ == idle_helpers_ && !should_help())) {
+        // Nobody idle, or only workers waiting on futures while a new
+        // thread could start or a running worker will get to the work: do
+        // not nest it inside a wait (see should_help).
         worker = max_workers_;
       } else {
         worker = idle_stack_[--idle_top_];
+        if (idle_top_ < idle_helpers_) idle_helpers_ = idle_top_;  // took a helper
         sleeping_.store(idle_top_, std::memory_order_seq_cst);
       }
     }
@@ -242,28 +253,47 @@ public:
   }
 
   /// Lists worker `self` as idle and sleeps until a waker hands it the
-  /// searching token. Returns true if the caller now holds a searching
-  /// token (is counted in searching_), false if it did not sleep because
-  /// work or a shutdown arrived meanwhile.
-  bool sleep(std::size_t self) noexcept {
+  /// searching token, or (for a helping worker) until `ready`/new work.
+  /// Returns true if the caller now holds a searching token (is counted in
+  /// searching_), false if it woke without one (only with `ready`).
+  bool sleep(std::size_t self, bool (*ready)(const void*), const void* ctx,
+             std::optional<Clock::time_point> deadline) noexcept {
     Slot& me = slots_[self];
     std::uint32_t word = me.wake_word.load(std::memory_order_seq_cst);
+    const bool helper = ready != nullptr;
     {
       std::lock_guard lock(idle_lock_);
-      idle_stack_[idle_top_++] = self;
+      if (helper) {
+        // Waiting on a future: listed below the idle workers, so that new
+        // work goes to an idle worker before it is nested inside a wait.
+        for (std::size_t j = idle_top_; j > 0; --j) idle_stack_[j] = idle_stack_[j - 1];
+        idle_stack_[0] = self;
+        ++idle_helpers_;
+      } else {
+        idle_stack_[idle_top_] = self;
+      }
+      ++idle_top_;
       sleeping_.store(idle_top_, std::memory_order_seq_cst);
     }
     // Re-check after listing ourselves: a submit whose increment we miss
     // here sees us in sleeping_ and wakes us.
-    const bool go_on = pending_.load(std::memory_order_seq_cst) > 0 ||
-                       stopping_.load(std::memory_order_seq_cst);
+    // A helper ignores stopping_ (it waits for its future, not for work)
+    // and queued work it should leave to others (see should_help).
+    const bool go_on =
+        helper ? ready(ctx) || (pending_.load(std::memory_order_seq_cst) > 0 && should_help())
+               : pending_.load(std::memory_order_seq_cst) > 0 ||
+                     stopping_.load(std::memory_order_seq_cst);
     if (!go_on) {
-      while ((word & token_bit) == 0) {
-        futex_wait(me.wake_word, word);
+      const auto wanted = ready != nullptr ? (token_bit | helper_bit) : token_bit;
+      while ((word & wanted) == 0) {
+        if (!futex_wait(me.wake_word, word, deadline)) break;
         word = me.wake_word.load(std::memory_order_seq_cst);
       }
     }
-    if (unlist_idle(self)) return false;
+    if (unlist_idle(self, helper)) {
+      me.wake_word.fetch_and(~helper_bit, std::memory_order_relaxed);
+      return false;
+    }
     // A waker took us off the idle stack, so its token is ours: wait for
     // its post (it may not have arrived yet), then consume it.
     word = me.wake_word.load(std::memory_order_acquire);
@@ -271,9 +301,27 @@ public:
       futex_wait(me.wake_word, word);
       word = me.wake_word.load(std::memory_order_acquire);
     }
-    me.wake_word.fetch_and(~token_bit, std::memory_order_acq_rel);
+    me.wake_word.fetch_and(~(token_bit | helper_bit), std::memory_order_acq_rel);
     return true;
   }
+
+  /// Whether a worker waiting on a future should run queued work meanwhile:
+  /// only as a last resort, when every worker the pool may start is running
+  /// and waits on a future too, so that nothing else could run the work.
+  /// (The awaited task itself is run by the waiter directly, see
+  /// StateBase::try_run_here.) Otherwise queued work waits for a free or a
+  /// new worker, and is not nested inside a wait, where it would run on a
+  /// stack that may hold the waiter's locks.
+  bool should_help() const noexcept {
+    const std::size_t started = started_.load(std::memory_order_seq_cst);
+    return started >= max_workers_ && helpers_.load(std::memory_order_seq_cst) >= started;
+  }
+
+  /// Workers inside WorkerContext::help_until (waiting on a future).
+  std::atomic<std::size_t> helpers_{0};
+
+  /// Wakes a helping worker (its awaited future completed). Any thread.
+  void wake_helper(std::size_t worker) noexcept { post_wake(worker, helper_bit); }
 
   /// A searching worker found a task: stop searching, and if it was the
   /// last searcher and more work is queued, wake another worker for it.
@@ -290,12 +338,13 @@ public:
   std::atomic<std::size_t> searching_{0};  // workers awake and looking for work
 
 private:
-  static constexpr std::uint32_t token_bit = 1;  // woken by wake_one/wake_all
+  static constexpr std::uint32_t token_bit = 1;   // woken by wake_one/wake_all
+  static constexpr std::uint32_t helper_bit = 2;  // woken by wake_helper
 
   struct alignas(64) Slot {
     SpinLock lock;
     TaskList local;  // guarded by lock
-    // The worker sleeps on this futex word; wakers set token_bit.
+    // The worker sleeps on this futex word; wakers set token_bit or helper_bit.
     std::atomic<std::uint32_t> wake_word{0};
     // local.size(), stored under lock; read without it as a hint, so idle
     // workers skip empty queues without taking their locks.
@@ -384,6 +433,7 @@ private:
         std::lock_guard lock(idle_lock_);
         if (idle_top_ == 0) return;
         worker = idle_stack_[--idle_top_];
+        if (idle_top_ < idle_helpers_) idle_helpers_ = idle_top_;
         sleeping_.store(idle_top_, std::memory_order_seq_cst);
       }
       searching_.fetch_add(1, std::memory_order_seq_cst);
@@ -391,13 +441,15 @@ private:
     }
   }
 
-  // Takes `self` off the idle stack; false if a waker already did.
-  bool unlist_idle(std::size_t self) noexcept {
+  // Takes `self` (listed as a helper or not) off the idle stack; false if a
+  // waker already did.
+  bool unlist_idle(std::size_t self, bool helper) noexcept {
     std::lock_guard lock(idle_lock_);
     for (std::size_t i = idle_top_; i-- > 0;) {
       if (idle_stack_[i] == self) {
         for (std::size_t j = i; j + 1 < idle_top_; ++j) idle_stack_[j] = idle_stack_[j + 1];
         --idle_top_;
+        if (helper) --idle_helpers_;
         sleeping_.store(idle_top_, std::memory_order_seq_cst);
         return true;
       }
@@ -411,11 +463,16 @@ private:
   // searching; none is lost.
   void spawn_worker() noexcept {
     std::lock_guard lock(threads_mutex_);
-    if (joining_ || searching_.load(std::memory_order_seq_cst) != 0 ||
-        sleeping_.load(std::memory_order_seq_cst) != 0 ||
+    if (joining_ || searching_.load(std::memory_order_seq_cst) != 0 || idle_workers() != 0 ||
         pending_.load(std::memory_order_seq_cst) == 0)
       return;
     spawn_locked();
+  }
+
+  // Workers listed idle that are not waiting on a future.
+  std::size_t idle_workers() noexcept {
+    std::lock_guard lock(idle_lock_);
+    return idle_top_ - idle_helpers_;
   }
 
   // Caller holds threads_mutex_.
@@ -482,8 +539,9 @@ private:
 
   void worker_main(std::size_t index) noexcept {
     set_thread_name(index);
-    WorkerContext context{*this, index};
+    WorkerContext context(*this, index);
     tl_worker = &context;
+    tl_helper = &context;
     tl_pool = this;
     bool ok = true;
     if (initializer_) {
@@ -499,6 +557,7 @@ private:
     else
       searching_.fetch_sub(1, std::memory_order_seq_cst);
     tl_pool = nullptr;
+    tl_helper = nullptr;
     tl_worker = nullptr;
   }
 
@@ -536,7 +595,7 @@ private:
         continue;
       }
       if (stopping_.load(std::memory_order_seq_cst)) continue;
-      if (sleep(self)) searching = true;
+      if (sleep(self, nullptr, nullptr, std::nullopt)) searching = true;
       backoff.reset();
     }
     if (searching) searching_.fetch_sub(1, std::memory_order_seq_cst);
@@ -571,11 +630,55 @@ private:
   SpinLock idle_lock_;
   std::unique_ptr<std::size_t[]> idle_stack_ = std::make_unique<std::size_t[]>(max_workers_);
   std::size_t idle_top_ = 0;  // guarded by idle_lock_ (with idle_stack_)
+  // Of the listed, how many wait on a future (helpers): idle_stack_[0, this).
+  std::size_t idle_helpers_ = 0;  // guarded by idle_lock_
 
   std::mutex threads_mutex_;
   std::condition_variable joined_cv_;  // signals joined_
   bool joining_ = false;               // guarded by threads_mutex_
   bool joined_ = false;                // guarded by threads_mutex_
 };
+
+inline bool WorkerContext::help_until(bool (*ready)(const void*), const void* ctx,
+                                      std::optional<Clock::time_point> deadline) noexcept {
+  // Sleeps listed as idle, so the sleep ends both when the awaited thing
+  // happens (its notifier calls wake()) and when new work arrives that this
+  // thread could run. A token received while helping is passed on when the
+  // helper finds work or returns, like a searching worker's.
+  bool searching = false;
+  auto drop_token = [&] {
+    if (searching) {
+      searching = false;
+      core.stop_searching();
+    }
+  };
+  core.helpers_.fetch_add(1, std::memory_order_seq_cst);
+  Backoff backoff;
+  for (;;) {
+    if (ready(ctx)) break;
+    if (core.should_help()) {
+      if (StateBase* task = core.find_work(index)) {
+        drop_token();
+        core.run(task);
+        backoff.reset();
+        continue;
+      }
+    }
+    if (deadline && Clock::now() >= *deadline) break;
+    if (backoff.step()) continue;
+    drop_token();
+    if (core.pending_.load(std::memory_order_seq_cst) > 0 && core.should_help()) {
+      cpu_relax();  // work in flight between two queues
+      continue;
+    }
+    searching = core.sleep(index, ready, ctx, deadline);
+    backoff.reset();
+  }
+  drop_token();
+  core.helpers_.fetch_sub(1, std::memory_order_seq_cst);
+  return ready(ctx);
+}
+
+inline void WorkerContext::wake() noexcept { core.wake_helper(index); }
 
 }  // namespace spindle::detail
