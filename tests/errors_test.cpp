@@ -147,6 +147,8 @@ TEST_CASE("CalledProcessError names the program and the exit status and carries 
   const std::string what = e.what();
   REQUIRE_THAT(what, Contains("/usr/bin/grep"));
   REQUIRE_THAT(what, Contains("exit status 3"));
+  // The whole command line, as Python prints it.
+  REQUIRE(what == "Command '['/usr/bin/grep', '-q', 'needle']' returned non-zero exit status 3.");
 
   // Death by signal N reads as returncode -N and the message says signal N.
   const CalledProcessError killed(-9, {"worker"});
@@ -174,6 +176,18 @@ TEST_CASE("TimeoutExpired carries the args, the timeout and the output read so f
   REQUIRE_THAT(what, Contains("long-job"));
   REQUIRE_THAT(what, Contains("2.5"));
   REQUIRE_THAT(what, Contains("timed out"));
+  REQUIRE(what == "Command '['long-job', '--n', '5']' timed out after 2.5 seconds");
+}
+
+TEST_CASE("Command lines in messages are quoted as Python's and cut when huge", "[errors]") {
+  using spindle::subprocess::CalledProcessError;
+  const CalledProcessError quoted(1, {"sh", "-c", "echo 'hi' \\"});
+  REQUIRE(std::string(quoted.what()) ==
+          "Command '['sh', '-c', 'echo \\'hi\\' \\\\']' returned non-zero exit status 1.");
+  const CalledProcessError huge(1, std::vector<std::string>(1000, "argument"));
+  const std::string what = huge.what();
+  REQUIRE(what.size() < 1200);
+  REQUIRE_THAT(what, Contains("'argument', ...]"));
 }
 
 TEST_CASE("SpawnError carries the errno, the program and an error_code", "[errors]") {

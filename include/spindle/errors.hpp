@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -11,6 +13,35 @@
 #include <vector>
 
 namespace spindle {
+
+namespace detail {
+/// Seconds as Python prints them (0.3, 5, 1.25); negative durations as 0.
+inline std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", seconds < 0 ? 0.0 : seconds);
+  return text;
+}
+
+/// The command line as Python's messages show it: "['sh', '-c', 'exit 3']"
+/// (cut at about 1000 characters).
+inline std::string quote_args(const std::vector<std::string>& args) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += '\'';
+    for (char c : args[i]) {
+      if (c == '\'' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '\'';
+    if (out.size() > 1000 && i + 1 < args.size()) {
+      out += ", ...";
+      break;
+    }
+  }
+  return out + "]";
+}
+}  // namespace detail
 
 /// The root of every exception spindle throws for a runtime condition, so a
 /// caller can catch the whole library at once (`catch (const spindle::Error&)`).
@@ -114,12 +145,11 @@ public:
   const std::string& err() const noexcept { return err_; }
 
 private:
+  // Python's words: "Command '['false']' returned non-zero exit status 1."
   static std::string describe(int returncode, const std::vector<std::string>& args) {
-    std::string program = args.empty() ? std::string("<no args>") : args.front();
-    if (returncode < 0)
-      return "command '" + program + "' died with signal " + std::to_string(-returncode);
-    return "command '" + program + "' returned non-zero exit status " +
-           std::to_string(returncode);
+    const std::string command = "Command '" + spindle::detail::quote_args(args) + "'";
+    if (returncode < 0) return command + " died with signal " + std::to_string(-returncode) + ".";
+    return command + " returned non-zero exit status " + std::to_string(returncode) + ".";
   }
 
   int returncode_;
@@ -147,11 +177,11 @@ public:
   const std::string& err() const noexcept { return err_; }
 
 private:
+  // Python's words: "Command '['sleep', '10']' timed out after 0.3 seconds"
   static std::string describe(const std::vector<std::string>& args,
                               std::chrono::duration<double> timeout) {
-    std::string program = args.empty() ? std::string("<no args>") : args.front();
-    return "command '" + program + "' timed out after " + std::to_string(timeout.count()) +
-           " seconds";
+    return "Command '" + spindle::detail::quote_args(args) + "' timed out after " +
+           spindle::detail::seconds_text(timeout.count()) + " seconds";
   }
 
   std::vector<std::string> args_;

@@ -149,7 +149,8 @@ public:
   decltype(auto) result(std::chrono::duration<Rep, Period> timeout) const {
     auto* s = checked("result");
     if (!s->done() && !s->wait_until(detail::deadline_after(timeout)))
-      throw TimeoutError("Future::result: not done within the timeout");
+      throw TimeoutError("Future::result: not done after " + detail::seconds_text(seconds(timeout)) +
+                         " s");
     return get(s);
   }
 
@@ -169,7 +170,8 @@ public:
   std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) const {
     auto* s = checked("exception");
     if (!s->done() && !s->wait_until(detail::deadline_after(timeout)))
-      throw TimeoutError("Future::exception: not done within the timeout");
+      throw TimeoutError("Future::exception: not done after " +
+                         detail::seconds_text(seconds(timeout)) + " s");
     return get_exception(s);
   }
 
@@ -213,6 +215,11 @@ private:
   friend class Promise<T>;
 
   explicit Future(detail::ResultState<T>* state) noexcept : state_(state) {}
+
+  template <class Rep, class Period>
+  static double seconds(std::chrono::duration<Rep, Period> d) noexcept {
+    return std::chrono::duration<double>(d).count();
+  }
 
   template <class F>
   struct CallbackNode final : detail::CallbackNode {

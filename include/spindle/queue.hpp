@@ -176,7 +176,8 @@ public:
   /// items were put (Python's ValueError). Thread-safe.
   void task_done() {
     if (!release_task())
-      throw std::logic_error("spindle queue: task_done() called more times than items were put");
+      throw std::logic_error("spindle queue: task_done() called more times than items were put (" +
+                             std::to_string(storage_.pushed()) + " put, all of them done)");
   }
 
   /// Blocks until every item ever put has been marked done: Python's
@@ -278,8 +279,9 @@ private:
 
   static std::size_t checked(std::size_t maxsize) {
     if (maxsize > max_maxsize)
-      throw std::invalid_argument("spindle queue: maxsize " + std::to_string(maxsize) +
-                                  " is negative or absurdly large (the limit is " +
+      throw std::invalid_argument("spindle queue: maxsize " + std::to_string(maxsize) + " (" +
+                                  std::to_string(static_cast<std::ptrdiff_t>(maxsize)) +
+                                  " as a signed number) is negative or absurdly large (the limit is " +
                                   std::to_string(max_maxsize) + "; 0 means unbounded)");
     return maxsize;
   }
@@ -317,9 +319,7 @@ private:
   }
 
   static std::string seconds(std::chrono::duration<double> d) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%g s", d.count() < 0 ? 0.0 : d.count());
-    return text;
+    return detail::seconds_text(d.count()) + " s";
   }
 
   // The timed calls try once before reading the clock: when there is room
