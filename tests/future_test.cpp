@@ -20,6 +20,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <list>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -540,4 +541,25 @@ TEST_CASE("Completing, cancelling, waiting and adding callbacks race safely", "[
     expected_callbacks += 3;
   }
   REQUIRE(callbacks_total == expected_callbacks);
+}
+
+TEST_CASE("as_completed and wait take braced lists and non-indexable ranges", "[future]") {
+  std::vector<spindle::Promise<int>> promises(3);
+  auto futures = futures_of(promises);
+  promises[1].set_result(1);
+  std::list<spindle::Future<int>> listed(futures.begin(), futures.end());
+  auto r = spindle::wait(listed, spindle::ReturnWhen::first_completed);
+  REQUIRE(r.done.size() == 1);
+  REQUIRE(r.done[0] == futures[1]);
+  auto braced = spindle::wait({futures[0], futures[1]}, 10ms);
+  REQUIRE(braced.done.size() == 1);
+  REQUIRE(braced.not_done.size() == 1);
+  promises[0].set_result(0);
+  promises[2].set_result(2);
+  int sum = 0;
+  for (auto& f : spindle::as_completed(listed)) sum += f.result();
+  REQUIRE(sum == 3);
+  sum = 0;
+  for (auto& f : spindle::as_completed({futures[0], futures[2]}, 30s)) sum += f.result();
+  REQUIRE(sum == 2);
 }

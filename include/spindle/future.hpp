@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -366,6 +367,21 @@ concept FutureRange =
 template <class R>
 using future_value_t = typename std::remove_cvref_t<std::ranges::range_reference_t<R>>::value_type;
 
+/// Any other range of futures (a std::list, a filtered view, ...): copied
+/// into a vector first, since the waits index their futures.
+template <class R>
+concept OtherFutureRange =
+    std::ranges::input_range<R> && !FutureRange<R> &&
+    requires(std::ranges::range_reference_t<R> f) { FutureAccess::state(f); };
+
+template <class R>
+auto to_future_vector(R&& futures) {
+  using F = std::remove_cvref_t<std::ranges::range_reference_t<R>>;
+  std::vector<F> out;
+  for (auto&& f : futures) out.push_back(f);
+  return out;
+}
+
 // What as_completed keeps of its argument: a pointer to an lvalue range,
 // the moved-in range for an rvalue. (Not std::views::all: clang 14 cannot
 // compile libstdc++ 12's ref_view.)
@@ -550,6 +566,29 @@ AsCompleted<R> as_completed(R&& futures, std::chrono::duration<Rep, Period> time
   return AsCompleted<R>(std::forward<R>(futures), detail::deadline_after(timeout));
 }
 
+/// `as_completed` over a braced list (`as_completed({f, g})`) or any other
+/// range of futures, such as a std::list: the futures are copied (copies
+/// share their state) and the copies are yielded.
+template <class T>
+AsCompleted<std::vector<Future<T>>> as_completed(std::initializer_list<Future<T>> futures) {
+  return as_completed(std::vector<Future<T>>(futures));
+}
+template <class T, class Rep, class Period>
+AsCompleted<std::vector<Future<T>>> as_completed(std::initializer_list<Future<T>> futures,
+                                                 std::chrono::duration<Rep, Period> timeout) {
+  return as_completed(std::vector<Future<T>>(futures), timeout);
+}
+template <class R>
+  requires detail::OtherFutureRange<R>
+auto as_completed(R&& futures) {
+  return as_completed(detail::to_future_vector(std::forward<R>(futures)));
+}
+template <class R, class Rep, class Period>
+  requires detail::OtherFutureRange<R>
+auto as_completed(R&& futures, std::chrono::duration<Rep, Period> timeout) {
+  return as_completed(detail::to_future_vector(std::forward<R>(futures)), timeout);
+}
+
 /// When `wait` returns: Python's FIRST_COMPLETED, FIRST_EXCEPTION and
 /// ALL_COMPLETED.
 enum class ReturnWhen {
@@ -644,6 +683,18 @@ template <class R, class Rep, class Period>
 WaitResult<detail::future_value_t<R>> wait(R&& futures,
                                            std::chrono::duration<Rep, Period> timeout) {
   return detail::wait_impl(futures, ReturnWhen::all_completed, detail::deadline_after(timeout));
+}
+
+/// `wait` over a braced list (`wait({f, g})`) or any other range of
+/// futures, such as a std::list, with the same arguments as above.
+template <class T, class... Args>
+WaitResult<T> wait(std::initializer_list<Future<T>> futures, Args... args) {
+  return wait(std::vector<Future<T>>(futures), args...);
+}
+template <class R, class... Args>
+  requires detail::OtherFutureRange<R>
+auto wait(R&& futures, Args... args) {
+  return wait(detail::to_future_vector(std::forward<R>(futures)), args...);
 }
 
 }  // namespace spindle
