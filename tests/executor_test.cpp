@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/sanitizers.hpp"
+#include "support/thread_state.hpp"
 
 #include <spindle/event.hpp>
 #include <spindle/future.hpp>
@@ -454,6 +455,67 @@ TEST_CASE("A worker waiting on a promise leaves queued work to a free worker", "
   REQUIRE(outer.result(60s) == 42);
   pool.wait_for_all();
   REQUIRE_FALSE(pthread_equal(outer_thread.load(), setter_thread.load()));
+}
+
+TEST_CASE("Shutting down while a task waits on a promise that a queued task sets completes",
+          "[executor]") {
+  // The setter may be queued when shutdown stops new threads: the waiting
+  // worker is then all there is, and must run it.
+  auto workers = GENERATE(1, 2, 3, 8);
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> got{0};
+    {
+      ThreadPoolExecutor pool(static_cast<std::size_t>(workers));
+      auto p = std::make_shared<spindle::Promise<int>>();
+      auto f = p->get_future();
+      pool.submit([f, &got] { got = f.result(); });
+      pool.submit([p] { p->set_result(7); });
+    }  // the destructor waits for both
+    REQUIRE(got.load() == 7);
+  }
+}
+
+TEST_CASE("A worker running a task inside a wait is not counted as waiting", "[executor]") {
+  // Both workers wait on promises, so task X runs nested inside one of those
+  // waits (the last resort) and waits itself. Then the other worker is freed
+  // and kept busy (blocked on an Event, not on a future): only one worker
+  // waits now, so a new task Y must go to the busy worker once it is free,
+  // never nest inside X's wait.
+  ThreadPoolExecutor pool(2);
+  spindle::Promise<void> pa, pb, px;
+  auto fa = pa.get_future(), fb = pb.get_future(), fx = px.get_future();
+  std::atomic<pthread_t> thread_a{}, thread_b{}, thread_x{}, thread_y{};
+  std::atomic<int> waiting{0};
+  std::atomic<bool> busy{false};
+  spindle::Event x_waits, keep_busy;
+  auto wait_then_busy = [&](std::atomic<pthread_t>* me, Future<void> f) {
+    *me = pthread_self();
+    ++waiting;
+    f.result();
+    busy = true;
+    keep_busy.wait();
+  };
+  auto a = pool.submit(wait_then_busy, &thread_a, fa);
+  auto b = pool.submit(wait_then_busy, &thread_b, fb);
+  REQUIRE(spindle_test::spin_until([&] { return waiting.load() == 2; }));
+  auto x = pool.submit([&] {
+    thread_x = pthread_self();
+    x_waits.set();
+    fx.result();
+  });
+  REQUIRE(x_waits.wait(30s));
+  const bool x_on_a = pthread_equal(thread_x.load(), thread_a.load()) != 0;
+  (x_on_a ? pb : pa).set_result();  // the other worker leaves its wait, then blocks on keep_busy
+  REQUIRE(spindle_test::spin_until([&] { return busy.load(); }));
+  auto y = pool.submit([&] { thread_y = pthread_self(); });
+  keep_busy.set();
+  REQUIRE(y.wait(30s));
+  REQUIRE_FALSE(pthread_equal(thread_y.load(), thread_x.load()));
+  px.set_result();
+  (x_on_a ? pa : pb).set_result();
+  x.result();
+  a.result();
+  b.result();
 }
 
 TEST_CASE("A waiting worker runs the task it waits for, not unrelated queued work",

@@ -158,6 +158,9 @@ public:
     // new threads, so slots_[0, n) are ours alone from here.
     joining_ = true;
     const std::size_t n = started_.load(std::memory_order_relaxed);
+    // No thread starts any more: workers waiting on futures may now be all
+    // there is to run the queued work (see should_help); let them re-check.
+    stop_spawning(n);
     lock.unlock();
     for (std::size_t i = 0; i < n; ++i)
       if (slots_[i].thread.joinable()) slots_[i].thread.join();
@@ -314,11 +317,16 @@ public:
   /// stack that may hold the waiter's locks.
   bool should_help() const noexcept {
     const std::size_t started = started_.load(std::memory_order_seq_cst);
-    return started >= max_workers_ && helpers_.load(std::memory_order_seq_cst) >= started;
+    return (started >= max_workers_ || no_spawn_.load(std::memory_order_seq_cst)) &&
+           helpers_.load(std::memory_order_seq_cst) >= started;
   }
 
-  /// Workers inside WorkerContext::help_until (waiting on a future).
+  /// Workers waiting on a future: inside WorkerContext::help_until and not
+  /// running a task from there.
   std::atomic<std::size_t> helpers_{0};
+  /// Set once no new worker can start (shutdown joins, or a thread failed
+  /// to start): should_help then counts the workers there are.
+  std::atomic<bool> no_spawn_{false};
 
   /// Wakes a helping worker (its awaited future completed). Any thread.
   void wake_helper(std::size_t worker) noexcept { post_wake(worker, helper_bit); }
@@ -475,6 +483,13 @@ private:
     return idle_top_ - idle_helpers_;
   }
 
+  // From now on no worker starts beyond the `started` there are: wakes the
+  // workers waiting on futures so they re-check should_help.
+  void stop_spawning(std::size_t started) noexcept {
+    no_spawn_.store(true, std::memory_order_seq_cst);
+    for (std::size_t i = 0; i < started; ++i) post_wake(i, helper_bit);
+  }
+
   // Caller holds threads_mutex_.
   void spawn_locked() noexcept {
     const std::size_t index = started_.load(std::memory_order_relaxed);
@@ -490,6 +505,7 @@ private:
     } catch (...) {
       started_.store(index, std::memory_order_release);
       searching_.fetch_sub(1, std::memory_order_seq_cst);
+      stop_spawning(index);
       // With no worker at all nobody would ever run the queued work: fail
       // it (its futures get BrokenExecutor) instead of leaving it pending.
       if (index == 0) break_pool(std::current_exception());
@@ -575,8 +591,10 @@ private:
         run(task);
         continue;
       }
-      if (pending_.load(std::memory_order_acquire) == 0 &&
-          stopping_.load(std::memory_order_acquire))
+      // stopping_ first: a submit accepted before the close incremented
+      // pending_ before stopping_ was set, so it is seen after it.
+      if (stopping_.load(std::memory_order_acquire) &&
+          pending_.load(std::memory_order_acquire) == 0)
         break;
       if (!searching) {
         searching = true;
@@ -659,7 +677,11 @@ inline bool WorkerContext::help_until(bool (*ready)(const void*), const void* ct
     if (core.should_help()) {
       if (StateBase* task = core.find_work(index)) {
         drop_token();
+        // Running, not waiting, while the task runs: a wait inside it
+        // counts again, and should_help must not count this worker twice.
+        core.helpers_.fetch_sub(1, std::memory_order_seq_cst);
         core.run(task);
+        core.helpers_.fetch_add(1, std::memory_order_seq_cst);
         backoff.reset();
         continue;
       }
