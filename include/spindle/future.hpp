@@ -133,10 +133,12 @@ public:
   /// The result, waiting as long as it takes: Python's `result()`. Returns
   /// a reference into the shared state (void for `Future<void>`), valid as
   /// long as some copy of the future lives.
-  /// Blocks: until done. Inside a `ThreadPoolExecutor` worker, the thread
-  /// runs its pool's pending work while it waits (see executor.hpp).
+  /// Blocks: until done. On a `ThreadPoolExecutor` worker, a task of the
+  /// same pool that no worker has started runs right here (see "Waiting
+  /// inside the pool" in executor.hpp).
   /// Throws: the task's own exception, unchanged; `CancelledError` if
-  /// cancelled; `std::logic_error` without a state. Thread-safe.
+  /// cancelled; `RecursionError` if such runs nest 1000 deep;
+  /// `std::logic_error` without a state. Thread-safe.
   decltype(auto) result() const {
     auto* s = checked("result");
     s->wait_until(std::nullopt);

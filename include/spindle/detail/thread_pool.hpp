@@ -31,7 +31,8 @@ namespace spindle::detail {
 class PoolCore;
 
 /// Identifies the current thread as worker `index` of `core`; also the
-/// Helper that lets a worker run pending work while it waits on a future.
+/// Helper that lets a worker run queued work while it waits on a future,
+/// when nothing else could (see PoolCore::should_help).
 class WorkerContext final : public Helper {
 public:
   WorkerContext(PoolCore& core, std::size_t index) noexcept : core(core), index(index) {}
