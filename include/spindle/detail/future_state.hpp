@@ -66,11 +66,10 @@ struct CallbackNode {
 /// while it waits on a future (see PoolCore::should_help).
 class Helper {
 public:
-  /// Waits until `ready(ctx)` is true or `deadline` passes, running other
-  /// work meanwhile if that is the only way forward; returns `ready(ctx)`.
-  /// Whoever makes `ready` true must call `wake()` afterwards.
-  virtual bool help_until(bool (*ready)(const void*), const void* ctx,
-                          std::optional<Clock::time_point> deadline) noexcept = 0;
+  /// Waits until `ready(ctx)` is true, running other work meanwhile if that
+  /// is the only way forward. Whoever makes `ready` true must call `wake()`
+  /// afterwards. (Only untimed waits help, so there is no deadline.)
+  virtual void help_until(bool (*ready)(const void*), const void* ctx) noexcept = 0;
   /// Wakes the helping thread if it sleeps. Any thread may call it.
   virtual void wake() noexcept = 0;
 
@@ -257,7 +256,10 @@ public:
     if (deadline && Clock::now() >= *deadline) return false;
     if (!deadline) {
       if (try_run_here()) return true;
-      if (Helper* h = tl_helper) return help_until(*h);
+      if (Helper* h = tl_helper) {
+        help_until(*h);
+        return true;
+      }
     }
     return block_until(deadline);
   }
@@ -265,8 +267,9 @@ public:
   /// An untimed wait on an executor's worker: sleeps where the pool can
   /// wake it to run queued work if every worker waits (see
   /// PoolCore::should_help); a waiter node wakes it when this state
-  /// completes. Throws: `RecursionError` (see check_inline_depth).
-  bool help_until(Helper& helper) {
+  /// completes. Returns once done. Throws: `RecursionError` (see
+  /// check_inline_depth).
+  void help_until(Helper& helper) {
     struct Node : WaitNode {
       Helper* helper = nullptr;
     };
@@ -274,13 +277,11 @@ public:
     node.helper = &helper;
     node.notify = [](WaitNode* w, StateBase&) noexcept { static_cast<Node*>(w)->helper->wake(); };
     check_inline_depth();
-    if (!add_waiter(node)) return true;
+    if (!add_waiter(node)) return;
     const InlineDepth depth;
-    (void)helper.help_until(
-        [](const void* s) { return static_cast<const StateBase*>(s)->done(); }, this,
-        std::nullopt);
+    helper.help_until([](const void* s) { return static_cast<const StateBase*>(s)->done(); },
+                      this);
     remove_waiter(node);
-    return done();
   }
 
   /// Runs this task on the calling thread if it is a worker of the task's

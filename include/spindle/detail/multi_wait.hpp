@@ -32,8 +32,7 @@ public:
   /// own pool that no worker has started (see StateBase::try_run_here); a
   /// timed one only blocks.
   MultiWait(std::size_t n, const std::optional<Clock::time_point>& deadline)
-      : may_run_here_(!deadline && tl_pool != nullptr),
-        helper_(deadline ? nullptr : tl_helper),
+      : helper_(deadline ? nullptr : tl_helper),
         nodes_(std::make_unique<Node[]>(n)),
         ready_(std::make_unique<std::uint32_t[]>(n)) {}
   MultiWait(const MultiWait&) = delete;
@@ -71,18 +70,19 @@ public:
       const std::uint32_t published = published_.load(std::memory_order_acquire);
       if (read_ < published) return ready_[read_++];
       if (deadline && Clock::now() >= *deadline) return std::nullopt;
-      if (may_run_here_ && run_one_here()) continue;
       if (helper_ != nullptr) {
-        // On an executor's worker, untimed: wait where the pool can wake us
-        // to run queued work if every worker waits (see should_help).
+        // On an executor's worker, untimed: run a watched task of the pool
+        // that nobody started, or wait where the pool can wake us to run
+        // queued work if every worker waits (see should_help).
+        if (run_one_here()) continue;
         check_inline_depth();
         const InlineDepth depth;
-        (void)helper_->help_until(
+        helper_->help_until(
             [](const void* self) {
               auto* me = static_cast<const MultiWait*>(self);
               return me->read_ < me->published_.load(std::memory_order_acquire);
             },
-            this, std::nullopt);
+            this);
         continue;
       }
       if (backoff.step()) continue;
@@ -125,9 +125,8 @@ private:
       futex_wake(self.published_, 1);
   }
 
-  // On an executor's worker, waiting without a deadline (see the constructor).
-  const bool may_run_here_;
-  // The consumer's executor worker when it waits without a deadline.
+  // The consumer's executor worker when it waits without a deadline (see
+  // the constructor), else null.
   Helper* const helper_;
   std::size_t run_next_ = 0;  // consumer only: next node run_one_here looks at
   std::unique_ptr<Node[]> nodes_;

@@ -36,8 +36,7 @@ class PoolCore;
 class WorkerContext final : public Helper {
 public:
   WorkerContext(PoolCore& core, std::size_t index) noexcept : core(core), index(index) {}
-  bool help_until(bool (*ready)(const void*), const void* ctx,
-                  std::optional<Clock::time_point> deadline) noexcept override;
+  void help_until(bool (*ready)(const void*), const void* ctx) noexcept override;
   void wake() noexcept override;
 
   PoolCore& core;
@@ -260,8 +259,7 @@ public:
   /// searching token, or (for a helping worker) until `ready`/new work.
   /// Returns true if the caller now holds a searching token (is counted in
   /// searching_), false if it woke without one (only with `ready`).
-  bool sleep(std::size_t self, bool (*ready)(const void*), const void* ctx,
-             std::optional<Clock::time_point> deadline) noexcept {
+  bool sleep(std::size_t self, bool (*ready)(const void*), const void* ctx) noexcept {
     Slot& me = slots_[self];
     std::uint32_t word = me.wake_word.load(std::memory_order_seq_cst);
     const bool helper = ready != nullptr;
@@ -290,7 +288,7 @@ public:
     if (!go_on) {
       const auto wanted = ready != nullptr ? (token_bit | helper_bit) : token_bit;
       while ((word & wanted) == 0) {
-        if (!futex_wait(me.wake_word, word, deadline)) break;
+        futex_wait(me.wake_word, word);
         word = me.wake_word.load(std::memory_order_seq_cst);
       }
     }
@@ -614,7 +612,7 @@ private:
         continue;
       }
       if (stopping_.load(std::memory_order_seq_cst)) continue;
-      if (sleep(self, nullptr, nullptr, std::nullopt)) searching = true;
+      if (sleep(self, nullptr, nullptr)) searching = true;
       backoff.reset();
     }
     if (searching) searching_.fetch_sub(1, std::memory_order_seq_cst);
@@ -658,8 +656,7 @@ private:
   bool joined_ = false;                // guarded by threads_mutex_
 };
 
-inline bool WorkerContext::help_until(bool (*ready)(const void*), const void* ctx,
-                                      std::optional<Clock::time_point> deadline) noexcept {
+inline void WorkerContext::help_until(bool (*ready)(const void*), const void* ctx) noexcept {
   // Sleeps listed as idle, so the sleep ends both when the awaited thing
   // happens (its notifier calls wake()) and when new work arrives that this
   // thread could run. A token received while helping is passed on when the
@@ -687,19 +684,17 @@ inline bool WorkerContext::help_until(bool (*ready)(const void*), const void* ct
         continue;
       }
     }
-    if (deadline && Clock::now() >= *deadline) break;
     if (backoff.step()) continue;
     drop_token();
     if (core.pending_.load(std::memory_order_seq_cst) > 0 && core.should_help()) {
       cpu_relax();  // work in flight between two queues
       continue;
     }
-    searching = core.sleep(index, ready, ctx, deadline);
+    searching = core.sleep(index, ready, ctx);
     backoff.reset();
   }
   drop_token();
   core.helpers_.fetch_sub(1, std::memory_order_seq_cst);
-  return ready(ctx);
 }
 
 inline void WorkerContext::wake() noexcept { core.wake_helper(index); }
