@@ -146,6 +146,12 @@ def main():
         targets.append((f"{label} ClosableQueue idle consumer CPU per 50 ms wait, µs", idle(key),
                         f"<= {IDLE_CPU_LIMIT_US:.0f}", lambda r: r <= IDLE_CPU_LIMIT_US))
 
+    put_get = value(runs, "ClosableQueue", "PutGet", "real_time")
+    put_get_timed = value(runs, "ClosableQueue", "PutGetTimed", "real_time")
+    if put_get is not None and put_get_timed is not None:
+        print(f"\nOne thread, put then get: {put_get:.1f} ns untimed, {put_get_timed:.1f} ns "
+              f"with a timeout ({ratio(put_get_timed, put_get):.2f}x).")
+
     print("\n| issue 2 target | measured | goal | |")
     print("|---|---|---|---|")
     for label, measured, goal, ok in targets:
