@@ -630,7 +630,7 @@ namespace {
 void random_work(unsigned seed) {
   switch (seed % 4) {
     case 0:
-      for (unsigned i = 0; i < (seed % 2000); ++i) spindle::detail::cpu_relax();
+      for (unsigned i = 0; i < (seed % 2000); ++i) spindle::detail::spin_pause();
       break;
     case 1:
       std::this_thread::yield();

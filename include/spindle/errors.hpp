@@ -170,7 +170,7 @@ public:
   /// The command line that was run.
   const std::vector<std::string>& args() const noexcept { return args_; }
   /// The timeout that expired.
-  std::chrono::duration<double> timeout() const noexcept { return timeout_; }
+  std::chrono::duration<double>(timeout)() const noexcept { return timeout_; }
   /// Standard output read before the timeout (empty if not captured).
   const std::string& out() const noexcept { return out_; }
   /// Standard error read before the timeout (empty if not captured).

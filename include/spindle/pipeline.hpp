@@ -234,7 +234,7 @@ public:
     {
       std::unique_lock lock(m_);
       const auto idle = [&] { return live_ == 0; };
-      if (deadline == detail::Clock::time_point::max())
+      if (deadline == (detail::Clock::time_point::max)())
         idle_.wait(lock, idle);
       else if (!idle_.wait_until(lock, deadline, idle))
         return false;

@@ -287,11 +287,11 @@ private:
   }
 
   // A deadline in the past: try once, never wait.
-  static Deadline no_wait() noexcept { return detail::Clock::time_point::min(); }
+  static Deadline no_wait() noexcept { return (detail::Clock::time_point::min)(); }
 
   static bool expired(const Deadline& deadline) noexcept {
     return deadline &&
-           (*deadline == detail::Clock::time_point::min() || detail::Clock::now() >= *deadline);
+           (*deadline == (detail::Clock::time_point::min)() || detail::Clock::now() >= *deadline);
   }
 
   // Python's messages, with the values that explain them. `timeout` is

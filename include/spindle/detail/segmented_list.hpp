@@ -48,7 +48,7 @@ public:
     while (head != tail) {
       const std::size_t offset = (head >> shift) % lap;
       if (offset < block_capacity) {
-        block->slots[offset].value()->~T();
+        block->cells[offset].value()->~T();
       } else {
         Block* next = block->next.load(std::memory_order_relaxed);
         delete block;
@@ -102,7 +102,7 @@ public:
           tail_.index.fetch_add(1 << shift, std::memory_order_release);
           block->next.store(next, std::memory_order_release);
         }
-        Slot& slot = block->slots[offset];
+        Slot& slot = block->cells[offset];
         ::new (slot.storage) T(std::move(item));
         slot.state.fetch_or(write_bit, std::memory_order_release);
         return PushResult::ok;
@@ -153,7 +153,7 @@ public:
           head_.block.store(next, std::memory_order_release);
           head_.index.store(next_index, std::memory_order_release);
         }
-        Slot& slot = block->slots[offset];
+        Slot& slot = block->cells[offset];
         slot.wait_write();
         T* value = slot.value();
         out.emplace(std::move(*value));
@@ -202,8 +202,8 @@ public:
   /// How many pushes have claimed a slot, ever: the tail's slot count less
   /// the one unused offset per block passed. Counted before a pop can see it.
   std::size_t pushed() const noexcept {
-    const std::size_t slots = tail_.index.load(std::memory_order_seq_cst) >> shift;
-    return slots - slots / lap;
+    const std::size_t used = tail_.index.load(std::memory_order_seq_cst) >> shift;
+    return used - used / lap;
   }
 
 private:
@@ -231,7 +231,7 @@ private:
 
   struct Block {
     std::atomic<Block*> next{nullptr};
-    Slot slots[block_capacity];
+    Slot cells[block_capacity];
 
     Block* wait_next() const noexcept {
       Backoff backoff;
@@ -246,7 +246,7 @@ private:
     static void destroy(Block* block, std::size_t start) noexcept {
       // The last slot need not be marked: its reader started this walk.
       for (std::size_t i = start; i + 1 < block_capacity; ++i) {
-        Slot& slot = block->slots[i];
+        Slot& slot = block->cells[i];
         if ((slot.state.load(std::memory_order_acquire) & read_bit) == 0 &&
             (slot.state.fetch_or(destroy_bit, std::memory_order_acq_rel) & read_bit) == 0)
           return;

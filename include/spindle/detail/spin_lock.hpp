@@ -26,7 +26,7 @@ public:
       unsigned spins = 0;
       while (locked_.load(std::memory_order_relaxed)) {
         if (++spins < 64) {
-          cpu_relax();
+          spin_pause();
         } else {
           std::this_thread::yield();
           spins = 0;

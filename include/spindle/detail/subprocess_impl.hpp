@@ -172,9 +172,9 @@ inline std::optional<int> Popen::wait_until(std::optional<detail::Clock::time_po
     const auto now = detail::Clock::now();
     if (deadline && now >= *deadline) return std::nullopt;
     auto nap = std::chrono::duration_cast<detail::Clock::duration>(delay);
-    if (deadline) nap = std::min(nap, *deadline - now);
+    if (deadline) nap = (std::min)(nap, *deadline - now);
     std::this_thread::sleep_for(nap);
-    delay = std::min(delay * 2, std::chrono::microseconds(50'000));
+    delay = (std::min)(delay * 2, std::chrono::microseconds(50'000));
   }
 }
 

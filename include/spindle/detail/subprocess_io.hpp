@@ -49,15 +49,15 @@ inline ssize_t read_into(int fd, std::string& buf, std::size_t chunk = read_chun
   if (room < 4096 && room < chunk) {
     char probe[4096];
     do {
-      n = ::read(fd, probe, std::min(sizeof probe, chunk));
+      n = ::read(fd, probe, (std::min)(sizeof probe, chunk));
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
-      if (old >= grow_min) buf.reserve(old + std::min(old * 3, grow_max_step));
+      if (old >= grow_min) buf.reserve(old + (std::min)(old * 3, grow_max_step));
       buf.append(probe, static_cast<std::size_t>(n));  // grows geometrically
     }
     return n;
   }
-  chunk = std::min(chunk, room);
+  chunk = (std::min)(chunk, room);
   buf.resize(old + chunk);
   do {
     n = ::read(fd, buf.data() + old, chunk);

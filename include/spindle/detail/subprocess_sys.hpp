@@ -112,7 +112,7 @@ inline int poll_until(pollfd* fds, nfds_t count, std::optional<Clock::time_point
   for (;;) {
     timespec ts{};
     timespec* tsp = nullptr;
-    if (deadline && *deadline != Clock::time_point::max()) {
+    if (deadline && *deadline != (Clock::time_point::max)()) {
       ts = time_left(*deadline);
       tsp = &ts;
     }

@@ -403,7 +403,7 @@ private:
   StateBase* steal(std::size_t self) noexcept {
     // Every other started slot; max() because a new worker may run before
     // it sees started_ count itself.
-    const std::size_t n = std::max(started_.load(std::memory_order_acquire), self + 1);
+    const std::size_t n = (std::max)(started_.load(std::memory_order_acquire), self + 1);
     for (std::size_t k = 1; k < n; ++k) {
       Slot& victim = slots_[(self + k) % n];
       if (victim.hint.load(std::memory_order_relaxed) == 0) continue;
@@ -608,7 +608,7 @@ private:
         // Work exists but is in flight between two queues: search again.
         searching = true;
         searching_.fetch_add(1, std::memory_order_seq_cst);
-        cpu_relax();
+        spin_pause();
         continue;
       }
       if (stopping_.load(std::memory_order_seq_cst)) continue;
@@ -687,7 +687,7 @@ inline void WorkerContext::help_until(bool (*ready)(const void*), const void* ct
     if (backoff.step()) continue;
     drop_token();
     if (core.pending_.load(std::memory_order_seq_cst) > 0 && core.should_help()) {
-      cpu_relax();  // work in flight between two queues
+      spin_pause();  // work in flight between two queues
       continue;
     }
     searching = core.sleep(index, ready, ctx);

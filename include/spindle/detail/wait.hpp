@@ -15,10 +15,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 namespace spindle::detail {
 
 using Clock = std::chrono::steady_clock;
@@ -30,15 +26,15 @@ Clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout) noe
   if (timeout <= timeout.zero()) return Clock::now();
   const auto now = Clock::now();
   const auto max_left = std::chrono::duration_cast<std::chrono::duration<double>>(
-      Clock::time_point::max() - now);
-  if (std::chrono::duration<double>(timeout) >= max_left) return Clock::time_point::max();
+      (Clock::time_point::max)() - now);
+  if (std::chrono::duration<double>(timeout) >= max_left) return (Clock::time_point::max)();
   return now + std::chrono::ceil<Clock::duration>(timeout);
 }
 
 /// One CPU relax hint for spin loops.
-inline void cpu_relax() noexcept {
+inline void spin_pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
+  __builtin_ia32_pause();
 #elif defined(__aarch64__)
   asm volatile("yield" ::: "memory");
 #endif
@@ -52,7 +48,7 @@ inline bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
   static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
   timespec ts{};
   timespec* tsp = nullptr;
-  if (deadline && *deadline != Clock::time_point::max()) {
+  if (deadline && *deadline != (Clock::time_point::max)()) {
     // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, which is what
     // steady_clock reads on Linux; an absolute time survives EINTR restarts.
     const auto since_epoch = deadline->time_since_epoch();
@@ -155,7 +151,7 @@ public:
   /// One step; returns false when the caller should go to sleep instead.
   bool step() noexcept {
     if (step_ < spin_limit) {
-      for (unsigned i = 0; i < (1u << (step_ < 6 ? step_ : 6)); ++i) cpu_relax();
+      for (unsigned i = 0; i < (1u << (step_ < 6 ? step_ : 6)); ++i) spin_pause();
     } else if (step_ < yield_limit) {
       std::this_thread::yield();
     } else {
@@ -171,7 +167,7 @@ public:
   /// for may be preempted and needs our core.
   void spin() noexcept {
     if (step_ < spin_retry_limit) {
-      for (unsigned i = 0; i < (1u << step_); ++i) cpu_relax();
+      for (unsigned i = 0; i < (1u << step_); ++i) spin_pause();
       ++step_;
     } else {
       std::this_thread::yield();

@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: MIT
+// tests/hygiene/curses.hpp - curses, whose timeout(), erase(), clear(),
+// refresh() and move() are macros.
+#pragma once
+#include <curses.h>
