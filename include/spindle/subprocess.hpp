@@ -448,7 +448,8 @@ private:
 /// A running child process: Python's `subprocess.Popen`.
 ///
 /// Thread safety: `pid`, `poll`, `wait`, `returncode`, `send_signal`,
-/// `terminate` and `kill` are thread-safe, also against each other and
+/// `terminate`, `kill`, `process_group` and the `*_group` signals are
+/// thread-safe, also against each other and
 /// against one thread in `communicate` (Python serializes them with a
 /// lock, so do we). `communicate` and the pipe ends are used by one thread
 /// at a time. Distinct Popen objects are independent, so many threads may
@@ -474,7 +475,9 @@ public:
   /// anywhere but `err`, or a closed pipe end given as a redirection;
   /// `SpawnError` (errno, program) if the program is missing (ENOENT), not
   /// executable (EACCES), cwd does not exist, a given fd is not open (EBADF),
-  /// or a pipe/clone cannot be created (EMFILE, EAGAIN...).
+  /// a pipe/clone cannot be created (EMFILE, EAGAIN...), or the child's
+  /// setsid/setpgid failed (EPERM, ESRCH); `std::invalid_argument` for a
+  /// negative `process_group`.
   explicit Popen(std::vector<std::string> args, PopenOptions options = {});
 
   /// Takes over `other`'s child; `other` is left empty. Never blocks.
