@@ -11,6 +11,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <type_traits>
 #include <vector>
 
@@ -244,4 +245,97 @@ TEST_CASE("Copies of errors keep their message and their fields", "[errors]") {
   const spindle::QueueFull full;
   const spindle::QueueFull full_copy = full;  // NOLINT(performance-unnecessary-copy-initialization)
   REQUIRE(std::string(full_copy.what()) == full.what());
+}
+
+TEST_CASE("Connection errors derive from ConnectionError, OSError and spindle::Error",
+          "[errors][oserror]") {
+  using namespace spindle;
+  STATIC_REQUIRE(std::is_base_of_v<Error, OSError>);
+  STATIC_REQUIRE(std::is_base_of_v<OSError, ConnectionError>);
+  STATIC_REQUIRE(std::is_base_of_v<ConnectionError, BrokenPipeError>);
+  STATIC_REQUIRE(std::is_base_of_v<ConnectionError, ConnectionRefusedError>);
+  STATIC_REQUIRE(std::is_base_of_v<ConnectionError, ConnectionResetError>);
+  STATIC_REQUIRE_FALSE(std::is_base_of_v<BrokenPipeError, ConnectionResetError>);
+  STATIC_REQUIRE_FALSE(std::is_base_of_v<ConnectionResetError, BrokenPipeError>);
+  STATIC_REQUIRE_FALSE(std::is_base_of_v<subprocess::SubprocessError, ConnectionError>);
+  STATIC_REQUIRE(std::is_nothrow_move_constructible_v<OSError>);
+
+  int which = 0;
+  try {
+    throw ConnectionResetError();
+  } catch (const BrokenPipeError&) {
+    which = 1;
+  } catch (const ConnectionRefusedError&) {
+    which = 2;
+  } catch (const ConnectionError& e) {
+    which = e.errno_value() == ECONNRESET ? 3 : 4;
+  }
+  REQUIRE(which == 3);
+
+  bool as_error = false;
+  try {
+    throw BrokenPipeError();
+  } catch (const Error& e) {
+    as_error = std::string(e.what()).size() > 0;
+  }
+  REQUIRE(as_error);
+  bool as_runtime_error = false;
+  try {
+    throw ConnectionRefusedError();
+  } catch (const std::runtime_error&) {
+    as_runtime_error = true;
+  }
+  REQUIRE(as_runtime_error);
+}
+
+TEST_CASE("Connection errors carry their errno and say what happened", "[errors][oserror]") {
+  const spindle::BrokenPipeError pipe("writing to the child's stdin");
+  REQUIRE(pipe.errno_value() == EPIPE);
+  REQUIRE(pipe.code() == std::errc::broken_pipe);
+  REQUIRE(pipe.code().category() == std::generic_category());
+  REQUIRE(std::string(pipe.what()) == "writing to the child's stdin: " +
+                                          std::generic_category().message(EPIPE) + " (errno " +
+                                          std::to_string(EPIPE) + ")");
+
+  const spindle::ConnectionRefusedError refused("connect to 127.0.0.1:1");
+  REQUIRE(refused.code() == std::errc::connection_refused);
+  REQUIRE_THAT(std::string(refused.what()), Contains("127.0.0.1:1"));
+  REQUIRE_THAT(std::string(refused.what()), Contains(std::generic_category().message(ECONNREFUSED)));
+
+  const spindle::ConnectionResetError reset;
+  REQUIRE(reset.code() == std::errc::connection_reset);
+  REQUIRE_THAT(std::string(reset.what()), Contains(std::to_string(ECONNRESET)));
+
+  const spindle::OSError other("PipeReader::read", EIO);
+  REQUIRE(other.errno_value() == EIO);
+  REQUIRE(other.code() == std::errc::io_error);
+  REQUIRE_THAT(std::string(other.what()), Contains("PipeReader::read"));
+  const spindle::OSError copy = other;  // NOLINT(performance-unnecessary-copy-initialization)
+  REQUIRE(copy.errno_value() == EIO);
+  REQUIRE(std::string(copy.what()) == other.what());
+}
+
+TEST_CASE("An errno maps to the OSError subclass Python raises for it", "[errors][oserror]") {
+  const auto thrown_errno = [](int e) -> std::pair<int, int> {
+    try {
+      spindle::detail::throw_os_error("op", e);
+    } catch (const spindle::BrokenPipeError& x) {
+      return {1, x.errno_value()};
+    } catch (const spindle::ConnectionRefusedError& x) {
+      return {2, x.errno_value()};
+    } catch (const spindle::ConnectionResetError& x) {
+      return {3, x.errno_value()};
+    } catch (const spindle::ConnectionError& x) {
+      return {4, x.errno_value()};
+    } catch (const spindle::OSError& x) {
+      return {5, x.errno_value()};
+    }
+    return {0, 0};
+  };
+  REQUIRE(thrown_errno(EPIPE) == std::pair{1, EPIPE});
+  REQUIRE(thrown_errno(ESHUTDOWN) == std::pair{1, ESHUTDOWN});
+  REQUIRE(thrown_errno(ECONNREFUSED) == std::pair{2, ECONNREFUSED});
+  REQUIRE(thrown_errno(ECONNRESET) == std::pair{3, ECONNRESET});
+  REQUIRE(thrown_errno(ECONNABORTED) == std::pair{4, ECONNABORTED});
+  REQUIRE(thrown_errno(EIO) == std::pair{5, EIO});
 }

@@ -8,10 +8,12 @@
 
 #include "support/sanitizers.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <latch>
 #include <string>
 #include <thread>
@@ -487,15 +489,40 @@ TEST_CASE("the parent survives a child that exits without reading its input",
     proc.communicate(data, 30s);
     REQUIRE(proc.returncode() == 4);
   }
-  SECTION("a direct write reports EPIPE") {
+  SECTION("a direct write after the child exited throws BrokenPipeError") {
     sp::Popen proc({child, "exit", "0"}, {.in = sp::PIPE});
     REQUIRE(proc.wait() == 0);
+    bool caught = false;
     try {
       proc.in().write(data);
-      FAIL("no EPIPE");
-    } catch (const std::system_error& e) {
-      REQUIRE(e.code() == std::errc::broken_pipe);
+    } catch (const spindle::Error& e) {  // the library's root catches it
+      caught = true;
+      const auto* broken = dynamic_cast<const spindle::BrokenPipeError*>(&e);
+      REQUIRE(broken != nullptr);
+      REQUIRE(broken->errno_value() == EPIPE);
+      REQUIRE(broken->code() == std::errc::broken_pipe);
+      REQUIRE_THAT(e.what(), Catch::Matchers::Contains("Broken pipe"));
     }
+    REQUIRE(caught);
+  }
+  SECTION("the error_code overload reports EPIPE without throwing") {
+    sp::Popen proc({child, "exit", "0"}, {.in = sp::PIPE});
+    REQUIRE(proc.wait() == 0);
+    std::error_code ec;
+    proc.in().write(data, ec);
+    REQUIRE(ec == std::errc::broken_pipe);
+  }
+  SECTION("a write on a closed end throws an OSError with EBADF") {
+    sp::Popen proc({child, "wait_eof"}, {.in = sp::PIPE, .out = sp::DEVNULL});
+    proc.in().close();
+    try {
+      proc.in().write("x");
+      FAIL("no error");
+    } catch (const spindle::OSError& e) {
+      REQUIRE(e.errno_value() == EBADF);
+      REQUIRE_FALSE(dynamic_cast<const spindle::ConnectionError*>(&e));
+    }
+    REQUIRE(proc.wait() == 0);
   }
   struct sigaction after{};
   REQUIRE(::sigaction(SIGPIPE, nullptr, &after) == 0);
@@ -773,4 +800,300 @@ TEST_CASE("a moved Popen keeps its child and pipe ends", "[subprocess]") {
   c = std::move(b);
   REQUIRE(c.returncode() == 0);
   REQUIRE(no_children_left());
+}
+
+// ---------------------------------------------------------------------------
+// env = {} is an empty environment (issue 9, item 1).
+
+namespace {
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const auto nl = text.find('\n', start);
+    out.push_back(text.substr(start, nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("env = {} gives the child an empty environment, as Python's env={}",
+          "[subprocess][env]") {
+  ::setenv("SPINDLE_TEST_SECRET", "hunter2", 1);
+  SECTION("run") {
+    const auto r = sp::run({child, "environ"}, {.capture_output = true, .env = {}});
+    REQUIRE(r.returncode == 0);
+    REQUIRE(r.out.empty());
+  }
+  SECTION("Popen") {
+    sp::Popen p({child, "environ"}, {.out = sp::PIPE, .env = {}});
+    REQUIRE(p.communicate().out.empty());
+    REQUIRE(p.wait() == 0);
+  }
+  SECTION("an empty map and an assigned {} are empty too") {
+    REQUIRE(sp::run({child, "environ"}, {.capture_output = true, .env = sp::Environment{}})
+                .out.empty());
+    sp::RunOptions options{.capture_output = true};
+    options.env = {};
+    REQUIRE(sp::run({child, "environ"}, std::move(options)).out.empty());
+  }
+  SECTION("extra_env on top of an empty env gives exactly those variables") {
+    const auto r = sp::run({child, "environ"},
+                           {.capture_output = true, .env = {}, .extra_env = {{"ONLY", "1"}}});
+    REQUIRE(r.out == "ONLY=1\n");
+  }
+  SECTION("a program without a slash is still found, in Python's os.defpath") {
+    REQUIRE(sp::run({"sh", "-c", "exit 3"}, {.env = {}}).returncode == 3);
+  }
+  ::unsetenv("SPINDLE_TEST_SECRET");
+}
+
+TEST_CASE("env left unset, or set to std::nullopt, inherits the parent's environment",
+          "[subprocess][env]") {
+  ::setenv("SPINDLE_TEST_INHERITED2", "yes", 1);
+  const sp::RunOptions defaults{};
+  REQUIRE_FALSE(defaults.env.has_value());
+  const auto unset = sp::run({child, "environ"}, {.capture_output = true});
+  REQUIRE(unset.returncode == 0);
+  const auto entries = lines_of(unset.out);
+  REQUIRE(std::find(entries.begin(), entries.end(), "SPINDLE_TEST_INHERITED2=yes") !=
+          entries.end());
+  REQUIRE(entries.size() == sp::current_environment().size());
+  const auto nullopt = sp::run({child, "env", "SPINDLE_TEST_INHERITED2"},
+                               {.capture_output = true, .env = std::nullopt});
+  REQUIRE(nullopt.out == "yes\n");
+  sp::Popen p({child, "env", "SPINDLE_TEST_INHERITED2"}, {.out = sp::PIPE});
+  REQUIRE(p.communicate().out == "yes\n");
+  ::unsetenv("SPINDLE_TEST_INHERITED2");
+}
+
+// ---------------------------------------------------------------------------
+// restore_signals (issue 9, item 3).
+
+namespace {
+/// Sets SIGPIPE to SIG_IGN for its lifetime, then restores the disposition.
+struct IgnoreSigpipe {
+  struct sigaction saved {};
+  IgnoreSigpipe() {
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    ::sigaction(SIGPIPE, &ign, &saved);
+  }
+  ~IgnoreSigpipe() { ::sigaction(SIGPIPE, &saved, nullptr); }
+  IgnoreSigpipe(const IgnoreSigpipe&) = delete;
+  IgnoreSigpipe& operator=(const IgnoreSigpipe&) = delete;
+};
+
+/// `yes | head -c 10` with this process as `head`: reads 10 bytes of the
+/// writer's output, closes the pipe, and returns the writer's returncode.
+int yes_head(bool restore_signals, std::string& err) {
+  sp::Popen yes({child, "yes"},
+                {.out = sp::PIPE, .err = sp::PIPE, .restore_signals = restore_signals});
+  std::string got;
+  while (got.size() < 10) {
+    const std::string chunk = yes.out().read_some(10 - got.size());
+    if (chunk.empty()) break;
+    got += chunk;
+  }
+  yes.out().close();
+  err = yes.err().read();
+  return yes.wait();
+}
+}  // namespace
+
+TEST_CASE("a parent ignoring SIGPIPE starts children with SIGPIPE at its default, as Python",
+          "[subprocess][signals]") {
+  IgnoreSigpipe ignoring;
+  SECTION("the writer of yes | head dies of SIGPIPE (-13)") {
+    std::string err;
+    REQUIRE(yes_head(true, err) == -SIGPIPE);
+    REQUIRE(err.empty());
+  }
+  SECTION("the child sees SIGPIPE at SIG_DFL") {
+    REQUIRE(sp::run({child, "sigpipe_disposition"}, {.capture_output = true}).out ==
+            "default\n");
+  }
+  SECTION("restore_signals = false keeps it ignored: the writer sees EPIPE and exits 1") {
+    std::string err;
+    REQUIRE(yes_head(false, err) == 1);
+    REQUIRE(err == "yes: Broken pipe\n");
+    REQUIRE(sp::run({child, "sigpipe_disposition"},
+                    {.capture_output = true, .restore_signals = false})
+                .out == "ignored\n");
+  }
+}
+
+TEST_CASE("SIGPIPE stays at its default in the child when the parent does not ignore it",
+          "[subprocess][signals]") {
+  std::string err;
+  REQUIRE(yes_head(true, err) == -SIGPIPE);
+  REQUIRE(yes_head(false, err) == -SIGPIPE);
+}
+
+// ---------------------------------------------------------------------------
+// Process groups (issue 9, item 4).
+
+namespace {
+/// True once `pid` is gone: no such process, or a zombie waiting for init
+/// to reap it (it no longer runs). Polls up to `limit`: a bounded wait on a
+/// condition, not a sleep standing in for synchronization.
+bool gone_within(pid_t pid, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto paren = text.rfind(')');
+    if (paren != std::string::npos && paren + 2 < text.size() &&
+        (text[paren + 2] == 'Z' || text[paren + 2] == 'X'))
+      return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
+pid_t parse_pid(const std::string& line) { return static_cast<pid_t>(std::stol(line)); }
+}  // namespace
+
+TEST_CASE("start_new_session makes the child a session and group leader", "[subprocess][pgroup]") {
+  sp::Popen p({child, "sleep", "30"}, {.start_new_session = true});
+  REQUIRE(::getsid(p.pid()) == p.pid());
+  REQUIRE(::getpgid(p.pid()) == p.pid());
+  REQUIRE(p.process_group() == p.pid());
+  p.kill();
+  REQUIRE(p.wait() == -SIGKILL);
+  sp::Popen plain({child, "exit", "0"});
+  REQUIRE_FALSE(plain.process_group().has_value());
+  REQUIRE(plain.wait() == 0);
+}
+
+TEST_CASE("process_group = 0 makes a new group; a positive id joins that group",
+          "[subprocess][pgroup]") {
+  sp::Popen leader({child, "sleep", "30"}, {.process_group = 0});
+  REQUIRE(::getpgid(leader.pid()) == leader.pid());
+  REQUIRE(::getsid(leader.pid()) == ::getsid(0));  // same session, new group
+  REQUIRE(leader.process_group() == leader.pid());
+  sp::Popen member({child, "sleep", "30"}, {.process_group = leader.pid()});
+  REQUIRE(::getpgid(member.pid()) == leader.pid());
+  REQUIRE(member.process_group() == leader.pid());
+  leader.kill_group();
+  REQUIRE(leader.wait() == -SIGKILL);
+  REQUIRE(member.wait() == -SIGKILL);
+  // A group that does not exist: setpgid fails in the child, SpawnError here.
+  REQUIRE_THROWS_AS(sp::Popen({child, "exit", "0"}, {.process_group = leader.pid()}),
+                    sp::SpawnError);
+  REQUIRE_THROWS_AS(sp::Popen({child, "exit", "0"}, {.process_group = -2}),
+                    std::invalid_argument);
+  REQUIRE(no_children_left());
+}
+
+TEST_CASE("kill_group takes the child's own children down too", "[subprocess][pgroup]") {
+  for (const bool session : {true, false}) {
+    CAPTURE(session);
+    sp::PopenOptions options{.out = sp::PIPE};
+    if (session)
+      options.start_new_session = true;
+    else
+      options.process_group = 0;
+    sp::Popen p({child, "grandchild", "100"}, std::move(options));
+    const pid_t grandchild = parse_pid(p.out().readline().value());
+    REQUIRE(::getpgid(grandchild) == p.pid());
+    p.kill_group();
+    REQUIRE(p.wait() == -SIGKILL);
+    const bool gone = gone_within(grandchild, 20s);
+    if (!gone) ::kill(grandchild, SIGKILL);
+    REQUIRE(gone);
+    // The group is empty now: signalling it again is not an error.
+    p.send_signal_group(SIGTERM);
+  }
+}
+
+TEST_CASE("kill alone leaves the grandchild running, as in Python", "[subprocess][pgroup]") {
+  sp::Popen p({child, "grandchild", "100"}, {.out = sp::PIPE, .process_group = 0});
+  const pid_t grandchild = parse_pid(p.out().readline().value());
+  p.kill();
+  REQUIRE(p.wait() == -SIGKILL);
+  REQUIRE(::kill(grandchild, 0) == 0);
+  p.kill_group();  // after the leader has been reaped: the group still exists
+  REQUIRE(gone_within(grandchild, 20s));
+}
+
+TEST_CASE("send_signal_group refuses a child that shares the parent's group",
+          "[subprocess][pgroup]") {
+  sp::Popen p({child, "sleep", "30"});
+  REQUIRE_THROWS_AS(p.kill_group(), std::logic_error);
+  p.kill();
+  REQUIRE(p.wait() == -SIGKILL);
+}
+
+TEST_CASE("run's timeout kills the whole group of a child that leads its own",
+          "[subprocess][pgroup][timing]") {
+  for (const bool session : {true, false}) {
+    CAPTURE(session);
+    sp::RunOptions options{.capture_output = true, .timeout = 300ms};
+    if (session)
+      options.start_new_session = true;
+    else
+      options.process_group = 0;
+    pid_t grandchild = -1;
+    try {
+      sp::run({child, "grandchild", "100"}, std::move(options));
+      FAIL("no timeout");
+    } catch (const sp::TimeoutExpired& e) {
+      REQUIRE_FALSE(e.out().empty());
+      grandchild = parse_pid(e.out());
+    }
+    const bool gone = gone_within(grandchild, 20s);
+    if (!gone) ::kill(grandchild, SIGKILL);
+    REQUIRE(gone);
+  }
+  REQUIRE(no_children_left());
+}
+
+// ---------------------------------------------------------------------------
+// check_output and shell (issue 9, item 5).
+
+TEST_CASE("check_output returns stdout and throws CalledProcessError with it on failure",
+          "[subprocess]") {
+  REQUIRE(sp::check_output({child, "args", "a", "b"}) == "a\nb\n");
+  REQUIRE(sp::check_output({child, "cat"}, {.input = "fed"}) == "fed");
+  try {
+    sp::check_output({child, "exit", "3"});
+    FAIL("no CalledProcessError");
+  } catch (const sp::CalledProcessError& e) {
+    REQUIRE(e.returncode() == 3);
+    REQUIRE(e.args() == std::vector<std::string>{child, "exit", "3"});
+  }
+  try {
+    sp::check_output(sp::shell("echo out; echo err >&2; exit 3"), {.err = sp::PIPE});
+    FAIL("no CalledProcessError");
+  } catch (const sp::CalledProcessError& e) {
+    REQUIRE(e.returncode() == 3);
+    REQUIRE(e.out() == "out\n");  // the output travels with the error
+    REQUIRE(e.err() == "err\n");
+  }
+  REQUIRE(sp::check_output(sp::shell("echo out; echo err >&2"), {.err = sp::STDOUT}) ==
+          "out\nerr\n");
+  REQUIRE_THROWS_AS(sp::check_output({child, "exit", "0"}, {.capture_output = true}),
+                    std::invalid_argument);
+  REQUIRE_THROWS_AS(sp::check_output({child, "exit", "0"}, {.out = sp::DEVNULL}),
+                    std::invalid_argument);
+  REQUIRE_THROWS_AS(sp::check_output({child, "sleep", "10"}, {.timeout = 100ms}),
+                    sp::TimeoutExpired);
+  REQUIRE(no_children_left());
+}
+
+TEST_CASE("shell runs a command line with /bin/sh -c, as Python's shell=True",
+          "[subprocess]") {
+  REQUIRE(sp::shell("exit 3") == std::vector<std::string>{"/bin/sh", "-c", "exit 3"});
+  REQUIRE(sp::run(sp::shell("exit 3")).returncode == 3);
+  const auto r = sp::run(sp::shell("printf '%s|' a b | tr '|' ' '"), {.capture_output = true});
+  REQUIRE(r.out == "a b ");
+  REQUIRE(sp::check_output(sp::shell("echo \"$X\""), {.extra_env = {{"X", "from env"}}}) ==
+          "from env\n");
+  sp::Popen p(sp::shell("cat"), {.in = sp::PIPE, .out = sp::PIPE});
+  REQUIRE(p.communicate("through sh").out == "through sh");
 }

@@ -2,6 +2,7 @@
 // spindle/errors.hpp - the exception hierarchy, rooted at spindle::Error.
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -115,6 +116,87 @@ class RecursionError : public Error {
 public:
   using Error::Error;
 };
+
+/// A system call failed with an errno: Python's `OSError`. Thrown by the
+/// operations that talk to the operating system directly (reading a child's
+/// pipe, signalling a child, ...) instead of `std::system_error`, so that
+/// `catch (const spindle::Error&)` really catches everything spindle throws.
+/// The message is `<what was being done>: <strerror text> (errno N)`.
+/// Python's `ConnectionError` family derives from it as in Python.
+///
+/// (`subprocess::SpawnError` also carries an errno but stays under
+/// `SubprocessError`, where DESIGN.md puts it.)
+class OSError : public Error {
+public:
+  /// `context` says what was being done ("reading a child's stdout");
+  /// `errno_value` is the failed call's errno.
+  OSError(std::string context, int errno_value)
+      : Error(describe(context, errno_value)), errno_(errno_value) {}
+
+  /// The errno reported by the failed system call.
+  int errno_value() const noexcept { return errno_; }
+  /// The same errno as a `std::error_code` in `std::generic_category()`,
+  /// comparable with `std::errc` (`e.code() == std::errc::broken_pipe`).
+  std::error_code code() const noexcept { return {errno_, std::generic_category()}; }
+
+private:
+  static std::string describe(const std::string& context, int errno_value) {
+    return context + ": " + std::generic_category().message(errno_value) + " (errno " +
+           std::to_string(errno_value) + ")";
+  }
+
+  int errno_;
+};
+
+/// A connection-related failure: Python's `ConnectionError` (an `OSError`).
+/// The root of BrokenPipeError, ConnectionRefusedError and
+/// ConnectionResetError; carries the errno.
+class ConnectionError : public OSError {
+public:
+  using OSError::OSError;
+};
+
+/// A write to a pipe (or socket) whose reading end has been closed (EPIPE,
+/// or ESHUTDOWN on a shut-down socket): Python's `BrokenPipeError`.
+/// The writer is not killed by SIGPIPE; it gets this exception instead.
+class BrokenPipeError : public ConnectionError {
+public:
+  explicit BrokenPipeError(std::string context = "write", int errno_value = EPIPE)
+      : ConnectionError(std::move(context), errno_value) {}
+};
+
+/// The peer refused the connection (ECONNREFUSED): Python's
+/// `ConnectionRefusedError`.
+class ConnectionRefusedError : public ConnectionError {
+public:
+  explicit ConnectionRefusedError(std::string context = "connect",
+                                  int errno_value = ECONNREFUSED)
+      : ConnectionError(std::move(context), errno_value) {}
+};
+
+/// The peer reset the connection (ECONNRESET): Python's
+/// `ConnectionResetError`.
+class ConnectionResetError : public ConnectionError {
+public:
+  explicit ConnectionResetError(std::string context = "read", int errno_value = ECONNRESET)
+      : ConnectionError(std::move(context), errno_value) {}
+};
+
+namespace detail {
+/// Throws the OSError subclass Python would raise for `errno_value` (as
+/// CPython's errno-to-exception map does for the connection errors), else
+/// a plain OSError.
+[[noreturn]] inline void throw_os_error(std::string context, int errno_value) {
+  switch (errno_value) {
+    case EPIPE:
+    case ESHUTDOWN: throw BrokenPipeError(std::move(context), errno_value);
+    case ECONNREFUSED: throw ConnectionRefusedError(std::move(context), errno_value);
+    case ECONNRESET: throw ConnectionResetError(std::move(context), errno_value);
+    case ECONNABORTED: throw ConnectionError(std::move(context), errno_value);
+    default: throw OSError(std::move(context), errno_value);
+  }
+}
+}  // namespace detail
 
 namespace subprocess {
 

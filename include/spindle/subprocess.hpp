@@ -59,6 +59,15 @@
 ///
 /// The child inherits the calling thread's signal mask and ignored signals
 /// (as with posix_spawn or fork+exec); caught signals revert to default.
+/// Except: by default SIGPIPE and SIGXFSZ go back to SIG_DFL even if the
+/// parent ignores them, as Python's `restore_signals=True` does (keep them
+/// ignored with `.restore_signals = false`).
+///
+/// Process groups: `.start_new_session = true` (setsid) or
+/// `.process_group = 0` (a new group led by the child) let
+/// `Popen::send_signal_group`/`kill_group` reach the child's own children
+/// too. Unlike Python, `run()`'s timeout then kills the whole group, not
+/// only the child (see RunOptions::timeout).
 ///
 /// No SIGCHLD handler is installed; timed waits sleep in `ppoll` on a pidfd
 /// (Linux >= 5.3). On older kernels they fall back to Python's method:
@@ -134,13 +143,55 @@ inline constexpr Redirect STDOUT{Redirect::Kind::stdout_};
 /// An environment: variable name to value (Python's `os.environ` mapping).
 using Environment = std::map<std::string, std::string>;
 
-/// A replacement environment, or none (inherit): `std::optional<Environment>`
-/// that also takes a braced list, so `.env = {{"K", "v"}}` reads like
-/// Python's `env={'K': 'v'}`.
-struct OptionalEnvironment : std::optional<Environment> {
-  using std::optional<Environment>::optional;
+/// Python's `env=` argument: either "inherit the parent's environment" (the
+/// default, Python's `env=None`) or a replacement environment, which may be
+/// empty (Python's `env={}`: the child gets no variables at all).
+///
+/// ```
+/// run(args);                                  // inherits (env not set)
+/// run(args, {.env = {}});                     // an EMPTY environment
+/// run(args, {.env = {{"PATH", "/usr/bin"}}}); // exactly PATH
+/// run(args, {.env = current_environment()});  // a map (here: a copy)
+/// run(args, {.env = std::nullopt});           // inherits, said explicitly
+/// ```
+///
+/// Why not `std::optional<Environment>`: `.env = {}` would make that
+/// `std::nullopt` (inherit), silently keeping every secret a caller meant
+/// to scrub. This type has no default constructor on purpose, so a braced
+/// list, the empty one included, always selects the list constructor and
+/// means "exactly these variables". The inherit state is spelled
+/// `std::nullopt` (or `OptionalEnvironment::inherit()`), which is also the
+/// default of every options struct.
+class OptionalEnvironment {
+public:
+  /// Inherit the parent's environment (Python's `env=None`).
+  constexpr OptionalEnvironment(std::nullopt_t) noexcept {}  // NOLINT: implicit, as optional
+  /// Exactly these variables; `{}` is the empty environment.
   OptionalEnvironment(std::initializer_list<Environment::value_type> variables)
-      : std::optional<Environment>(Environment(variables)) {}
+      : env_(Environment(variables)) {}
+  /// Exactly the variables of `env` (which may be empty).
+  OptionalEnvironment(Environment env) : env_(std::move(env)) {}  // NOLINT: implicit
+  /// A set optional replaces, `std::nullopt` inherits.
+  OptionalEnvironment(std::optional<Environment> env) : env_(std::move(env)) {}  // NOLINT
+
+  /// The inherit state, named.
+  static OptionalEnvironment inherit() noexcept { return std::nullopt; }
+
+  /// True if this replaces the environment (even with an empty one).
+  bool has_value() const noexcept { return env_.has_value(); }
+  /// As has_value().
+  explicit operator bool() const noexcept { return env_.has_value(); }
+  /// The replacement. Precondition: has_value().
+  Environment& operator*() & noexcept { return *env_; }
+  const Environment& operator*() const& noexcept { return *env_; }
+  Environment&& operator*() && noexcept { return std::move(*env_); }
+  Environment* operator->() noexcept { return &*env_; }
+  const Environment* operator->() const noexcept { return &*env_; }
+  /// The replacement as a `std::optional` (nullopt: inherit).
+  const std::optional<Environment>& as_optional() const noexcept { return env_; }
+
+private:
+  std::optional<Environment> env_;
 };
 
 /// A copy of this process's environment: Python's `os.environ.copy()`.
@@ -148,7 +199,8 @@ struct OptionalEnvironment : std::optional<Environment> {
 inline Environment current_environment() { return detail::subproc::environment_map(); }
 
 /// Python's `Popen(...)` keyword arguments. Designated initializers must
-/// follow the declaration order: in, out, err, env, cwd, extra_env. For
+/// follow the declaration order: in, out, err, env, cwd, extra_env,
+/// restore_signals, start_new_session, process_group. For
 /// example: `Popen p(args, {.in = PIPE, .out = PIPE, .cwd = "/tmp"});`
 struct PopenOptions {
   /// stdin (see Redirect).
@@ -157,20 +209,38 @@ struct PopenOptions {
   Redirect out{};
   /// stderr (see Redirect); `STDOUT` merges it into stdout.
   Redirect err{};
-  /// Python's `env=`: replaces the whole environment when set, e.g.
-  /// `.env = {{"PATH", "/usr/bin"}}`.
-  OptionalEnvironment env{};
+  /// Python's `env=`: by default the parent's environment is inherited; set,
+  /// it replaces the whole environment, e.g. `.env = {{"PATH", "/usr/bin"}}`.
+  /// `.env = {}` gives the child an EMPTY environment, as Python's `env={}`
+  /// (see OptionalEnvironment). The program is then searched in
+  /// `/bin:/usr/bin` (Python's `os.defpath`) unless it contains a slash.
+  OptionalEnvironment env = std::nullopt;
   /// Working directory of the child; empty inherits the parent's. A
   /// directory that does not exist throws `SpawnError` (ENOENT, "chdir").
   std::string cwd{};
   /// Added to (or overriding in) the environment: `env` if set, else the
   /// parent's — Python's `env={**os.environ, **extra_env}`.
-  Environment extra_env{};
+  Environment extra_env{};  /// Python's `restore_signals=True` (the default): SIGPIPE and SIGXFSZ are
+  /// reset to SIG_DFL in the child even if this process ignores them. With
+  /// `false` the child inherits them ignored (as every other ignored signal).
+  bool restore_signals = true;
+  /// Python's `start_new_session`: the child calls setsid(), so it leads a
+  /// new session and a new process group (id = its pid) with no
+  /// controlling terminal. A failure throws `SpawnError` ("setsid").
+  bool start_new_session = false;
+  /// Python 3.11's `process_group`: the child calls setpgid(0, pgid).
+  /// `0` puts it in a new group of its own (id = its pid); a positive id
+  /// joins that existing group (of this session). `std::nullopt` (the
+  /// default) keeps the parent's group. A failure (EPERM, ESRCH) throws
+  /// `SpawnError` ("setpgid").
+  /// Throws: `std::invalid_argument` for a negative id (Python ignores it).
+  std::optional<pid_t> process_group{};
 };
 
 /// Python's `subprocess.run(...)` keyword arguments. Designated initializers
 /// must follow the declaration order: capture_output, input, timeout, check,
-/// env, cwd, in, out, err, extra_env. For example:
+/// env, cwd, in, out, err, extra_env, restore_signals, start_new_session,
+/// process_group. For example:
 /// `run(args, {.capture_output = true, .input = data, .timeout = 5s, .check = true})`.
 struct RunOptions {
   /// Capture stdout and stderr into `CompletedProcess::out`/`err` (both PIPE).
@@ -179,11 +249,18 @@ struct RunOptions {
   std::optional<std::string> input{};
   /// Kill the child (SIGKILL), reap it and throw `TimeoutExpired` (with the
   /// output read so far) if it has not finished in time. Negative acts as 0.
+  /// If the child leads its own process group (`start_new_session`, or
+  /// `process_group = 0`), the whole group is killed first, so a shell's
+  /// background jobs and other grandchildren die with it. This differs from
+  /// Python, whose run() kills only the child and leaves the grandchildren
+  /// running. The same applies to any exception after the start. A child
+  /// in the parent's group, or one that joined another group, is killed
+  /// alone, as in Python.
   std::optional<std::chrono::duration<double>> timeout{};
   /// Throw `CalledProcessError` if the child exits non-zero.
   bool check = false;
   /// As PopenOptions::env (replace).
-  OptionalEnvironment env{};
+  OptionalEnvironment env = std::nullopt;
   /// As PopenOptions::cwd.
   std::string cwd{};
   /// stdin (see Redirect); must stay INHERIT when `input` is set.
@@ -193,7 +270,14 @@ struct RunOptions {
   /// stderr (see Redirect); must stay INHERIT when `capture_output` is set.
   Redirect err{};
   /// As PopenOptions::extra_env (extend).
-  Environment extra_env{};
+  Environment extra_env{};  /// As PopenOptions::restore_signals.
+  bool restore_signals = true;
+  /// As PopenOptions::start_new_session. Also makes the timeout kill the
+  /// whole session's group (see `timeout`).
+  bool start_new_session = false;
+  /// As PopenOptions::process_group. `0` also makes the timeout kill the
+  /// whole group (see `timeout`).
+  std::optional<pid_t> process_group{};
 };
 
 /// The result of `run`: Python's `subprocess.CompletedProcess`. The captured
@@ -246,20 +330,20 @@ public:
 
   /// Python's `read()`: everything until EOF.
   /// Blocks: until the child closes its end (usually: exits).
-  /// Throws: `std::system_error` on a read error.
+  /// Throws: `spindle::OSError` (with the errno) on a read error.
   std::string read() {
     std::string out = std::exchange(buffered_, {});
     if (!fd_.valid()) return out;
     for (;;) {
       const ssize_t n = detail::subproc::read_into(fd_.get(), out);
       if (n == 0) return out;
-      if (n < 0) throw std::system_error(errno, std::generic_category(), "PipeReader::read");
+      if (n < 0) spindle::detail::throw_os_error("PipeReader::read: reading a pipe", errno);
     }
   }
 
   /// Python's `os.read(fd, max)`: whatever is available, at most `max`
   /// bytes, after waiting for at least one; empty at EOF.
-  /// Blocks: until data or EOF. Throws: `std::system_error` on a read error.
+  /// Blocks: until data or EOF. Throws: `spindle::OSError` on a read error.
   std::string read_some(std::size_t max = detail::subproc::read_chunk) {
     if (!buffered_.empty()) {
       std::string out = buffered_.substr(0, max);
@@ -269,13 +353,14 @@ public:
     std::string out;
     if (!fd_.valid() || max == 0) return out;
     if (detail::subproc::read_into(fd_.get(), out, max) < 0)
-      throw std::system_error(errno, std::generic_category(), "PipeReader::read_some");
+      spindle::detail::throw_os_error("PipeReader::read_some: reading a pipe", errno);
     return out;
   }
 
   /// Python's `readline()`: the next line including its `\n` (the last one
   /// may lack it); `std::nullopt` at EOF.
-  /// Blocks: until a whole line or EOF. Throws: `std::system_error`.
+  /// Blocks: until a whole line or EOF. Throws: `spindle::OSError` on a
+  /// read error.
   std::optional<std::string> readline() {
     std::size_t scanned = 0;
     for (;;) {
@@ -287,7 +372,7 @@ public:
       }
       scanned = buffered_.size();
       const ssize_t n = fd_.valid() ? detail::subproc::read_into(fd_.get(), buffered_) : 0;
-      if (n < 0) throw std::system_error(errno, std::generic_category(), "PipeReader::readline");
+      if (n < 0) spindle::detail::throw_os_error("PipeReader::readline: reading a pipe", errno);
       if (n == 0) {
         if (buffered_.empty()) return std::nullopt;
         return std::exchange(buffered_, {});
@@ -319,13 +404,25 @@ public:
   void flush() noexcept {}
 
   /// Python's `write(data)`: writes all of `data`.
-  /// Blocks: while the pipe is full. Throws: `std::system_error` with EPIPE
-  /// if the child closed its end (Python's BrokenPipeError) — the process is
-  /// not killed by SIGPIPE — or EBADF if this end is closed.
+  /// Blocks: while the pipe is full.
+  /// Throws: `spindle::BrokenPipeError` (errno EPIPE) if the child closed its
+  /// end, e.g. because it exited, as Python — the process is not killed by
+  /// SIGPIPE; `spindle::ConnectionResetError` for ECONNRESET; a plain
+  /// `spindle::OSError` with EBADF if this end is closed (Python raises
+  /// ValueError there) or with the errno of any other write error. All are
+  /// `spindle::Error`s. Bytes written before the failure are not reported
+  /// (use the `error_code` overload for that).
   void write(std::string_view data) {
     std::error_code ec;
     write(data, ec);
-    if (ec) throw std::system_error(ec, "PipeWriter::write");
+    if (!ec) return;
+    if (ec.value() == EPIPE)
+      throw BrokenPipeError("PipeWriter::write: the reading end of the pipe is closed (the child "
+                            "exited or closed its stdin)",
+                            EPIPE);
+    if (ec.value() == EBADF && !fd_.valid())
+      throw OSError("PipeWriter::write: this end of the pipe is closed", EBADF);
+    spindle::detail::throw_os_error("PipeWriter::write: writing to a pipe", ec.value());
   }
 
   /// As `write(data)`, reporting failure in `ec`; returns the bytes written.
@@ -351,7 +448,8 @@ private:
 /// A running child process: Python's `subprocess.Popen`.
 ///
 /// Thread safety: `pid`, `poll`, `wait`, `returncode`, `send_signal`,
-/// `terminate` and `kill` are thread-safe, also against each other and
+/// `terminate`, `kill`, `process_group` and the `*_group` signals are
+/// thread-safe, also against each other and
 /// against one thread in `communicate` (Python serializes them with a
 /// lock, so do we). `communicate` and the pipe ends are used by one thread
 /// at a time. Distinct Popen objects are independent, so many threads may
@@ -377,7 +475,9 @@ public:
   /// anywhere but `err`, or a closed pipe end given as a redirection;
   /// `SpawnError` (errno, program) if the program is missing (ENOENT), not
   /// executable (EACCES), cwd does not exist, a given fd is not open (EBADF),
-  /// or a pipe/clone cannot be created (EMFILE, EAGAIN...).
+  /// a pipe/clone cannot be created (EMFILE, EAGAIN...), or the child's
+  /// setsid/setpgid failed (EPERM, ESRCH); `std::invalid_argument` for a
+  /// negative `process_group`.
   explicit Popen(std::vector<std::string> args, PopenOptions options = {});
 
   /// Takes over `other`'s child; `other` is left empty. Never blocks.
@@ -466,7 +566,7 @@ public:
 
   /// Python's `send_signal(sig)`: does nothing once the child has been
   /// reaped (so a recycled pid is never signalled). Never blocks.
-  /// Throws: `std::system_error` if kill(2) fails (EINVAL, EPERM).
+  /// Throws: `spindle::OSError` if kill(2) fails (EINVAL, EPERM).
   /// Thread-safe.
   void send_signal(int sig) {
     State& s = state();
@@ -474,12 +574,55 @@ public:
     s.reap_nohang_locked();
     if (s.returncode) return;
     if (::kill(s.pid, sig) != 0 && errno != ESRCH)
-      throw std::system_error(errno, std::generic_category(), "kill");
+      throw OSError("Popen::send_signal: kill(" + std::to_string(s.pid) + ", " +
+                        std::to_string(sig) + ")",
+                    errno);
   }
   /// Python's `terminate()`: SIGTERM (returncode -15 if it dies of it).
   void terminate() { send_signal(SIGTERM); }
   /// Python's `kill()`: SIGKILL (returncode -9).
   void kill() { send_signal(SIGKILL); }
+
+  /// The child's process group id if it was started in a group other than
+  /// ours (`start_new_session`: its pid; `process_group = 0`: its pid;
+  /// `process_group = N`: N), else `std::nullopt` (it shares the parent's
+  /// group). Never blocks. Thread-safe.
+  std::optional<pid_t> process_group() const {
+    const State& s = state();
+    if (s.pgid > 0) return s.pgid;
+    return std::nullopt;
+  }
+
+  /// Python's `os.killpg(proc.pid, sig)`: sends `sig` to every process in
+  /// the child's process group — the child and whatever it started that
+  /// stayed in the group (a shell's background jobs, a build's compilers),
+  /// which `send_signal` does not reach. Works also after the child itself
+  /// has ended and been reaped, since its children may outlive it: Linux
+  /// does not reuse a pid as long as a process group of that id exists. A
+  /// group with no process left is not an error (ESRCH is ignored).
+  /// Caveat (as with Python's killpg): once the group is empty its id may be
+  /// reused by an unrelated process that makes itself a group leader.
+  /// Never blocks.
+  /// Throws: `std::logic_error` if the child shares this process's group
+  /// (signalling it would hit the caller too): start it with
+  /// `.start_new_session = true` or `.process_group = 0`;
+  /// `spindle::OSError` if killpg(2) fails otherwise (EPERM, EINVAL).
+  /// Thread-safe.
+  void send_signal_group(int sig) {
+    State& s = state();
+    if (s.pgid <= 0)
+      throw std::logic_error(
+          "spindle::subprocess::Popen::send_signal_group: the child shares the parent's process "
+          "group; start it with .start_new_session = true or .process_group = 0");
+    if (::kill(-s.pgid, sig) != 0 && errno != ESRCH)
+      throw OSError("Popen::send_signal_group: killpg(" + std::to_string(s.pgid) + ", " +
+                        std::to_string(sig) + ")",
+                    errno);
+  }
+  /// `send_signal_group(SIGTERM)`.
+  void terminate_group() { send_signal_group(SIGTERM); }
+  /// `send_signal_group(SIGKILL)`: the child and its whole group die.
+  void kill_group() { send_signal_group(SIGKILL); }
 
   /// Python's `proc.stdin`: closed unless stdin was PIPE.
   PipeWriter& in() { return state().in; }
@@ -493,6 +636,7 @@ private:
   struct State {
     std::vector<std::string> args;
     pid_t pid = -1;
+    pid_t pgid = 0;  // the child's own group (see process_group()), 0: the parent's
     PipeWriter in;
     PipeReader out;
     PipeReader err;
@@ -553,6 +697,31 @@ private:
 /// exception after the start the child is killed and reaped first.
 /// Thread-safe.
 CompletedProcess run(std::vector<std::string> args, RunOptions options = {});
+
+/// Python's `subprocess.check_output(args, ...)`: runs the child with stdout
+/// captured and returns it. stderr is not captured unless `.err` says so
+/// (Python: `stderr=PIPE` or `STDOUT`); with `.err = STDOUT` it is merged
+/// into the result. `check` is always on, as in Python.
+/// Blocks: until the child ends (or the timeout).
+/// Throws: `CalledProcessError` on a non-zero status, carrying the output
+/// (`out()`, and `err()` if it was a PIPE); `TimeoutExpired` after killing
+/// and reaping the child (see RunOptions::timeout); `std::invalid_argument`
+/// if `options` sets `out` or `capture_output` (Python's "stdout argument
+/// not allowed, it will be overridden" ValueError); otherwise as `run`.
+/// Thread-safe.
+std::string check_output(std::vector<std::string> args, RunOptions options = {});
+
+/// Python's `shell=True`: the argument list that runs `command` with the
+/// shell, `{"/bin/sh", "-c", command}`, for `run`, `check_output` and
+/// `Popen`: `run(shell("ls *.txt | wc -l"), {.capture_output = true})`.
+/// The command line is interpreted by the shell (globs, pipes, `$VAR`):
+/// never build it from untrusted input. Unlike Python, the args kept in
+/// `CompletedProcess`, `CalledProcessError` and `TimeoutExpired` are the
+/// full list (`['/bin/sh', '-c', 'exit 3']`), not the command string.
+/// Never blocks.
+inline std::vector<std::string> shell(std::string command) {
+  return {"/bin/sh", "-c", std::move(command)};
+}
 
 }  // namespace spindle::subprocess
 

@@ -17,6 +17,11 @@
 //   args ...              print each further argument on its own line
 //   xor KEY               stdin to stdout, each byte XORed with KEY (a cipher stand-in)
 //   fnv                   print the 64-bit FNV-1a hash of stdin in hex (a digest stand-in)
+//   environ               print every environment entry, one per line
+//   yes                   write "y\n" until a write fails; on EPIPE print "Broken pipe"
+//                         to stderr and exit 1 (as coreutils yes when SIGPIPE is ignored)
+//   grandchild S          fork a grandchild that sleeps S seconds, print its pid, sleep S
+//   sigpipe_disposition   print "ignored" or "default" for SIGPIPE's disposition
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -27,7 +32,10 @@
 #include <string>
 
 #include <dirent.h>
+#include <signal.h>
 #include <unistd.h>
+
+extern char** environ;
 
 namespace {
 
@@ -158,6 +166,35 @@ int main(int argc, char** argv) {
     char hex[32];
     std::snprintf(hex, sizeof hex, "%016llx\n", static_cast<unsigned long long>(h));
     return write_str(1, hex) ? 0 : 3;
+  }
+  if (mode == "environ") {
+    std::string out;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) out += std::string(*e) + "\n";
+    return write_str(1, out) ? 0 : 3;
+  }
+  if (mode == "yes") {
+    for (;;) {
+      if (!write_all(1, "y\n", 2)) {
+        if (errno == EPIPE) write_str(2, "yes: Broken pipe\n");
+        return 1;
+      }
+    }
+  }
+  if (mode == "grandchild" && argc >= 3) {
+    const pid_t pid = ::fork();
+    if (pid < 0) return 4;
+    if (pid == 0) {
+      sleep_seconds(std::atof(argv[2]));
+      ::_exit(0);
+    }
+    if (!write_str(1, std::to_string(pid) + "\n")) return 3;
+    sleep_seconds(std::atof(argv[2]));
+    return 0;
+  }
+  if (mode == "sigpipe_disposition") {
+    struct sigaction sa {};
+    if (::sigaction(SIGPIPE, nullptr, &sa) != 0) return 4;
+    return write_str(1, sa.sa_handler == SIG_IGN ? "ignored\n" : "default\n") ? 0 : 3;
   }
   return 2;
 }

@@ -24,6 +24,9 @@ inline Popen::Popen(std::vector<std::string> args, PopenOptions options)
   if (options.in.kind() == Redirect::Kind::writer)
     throw std::invalid_argument(
         "spindle::subprocess::Popen: a PipeWriter (another child's input) cannot be 'in'");
+  if (options.process_group && *options.process_group < 0)
+    throw std::invalid_argument("spindle::subprocess::Popen: negative process_group " +
+                                std::to_string(*options.process_group));
   const std::string& program = args.front();
 
   // The environment, and the PATH used to find the program.
@@ -130,6 +133,9 @@ inline Popen::Popen(std::vector<std::string> args, PopenOptions options)
   req.cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
   req.error_pipe = error_write.get();
   req.max_fd = sp::fd_limit();
+  req.restore_signals = options.restore_signals;
+  req.new_session = options.start_new_session;
+  req.pgid = options.process_group ? *options.process_group : -1;
 
   const sp::SpawnOutcome outcome = sp::clone_child(req, error_read, error_write);
   if (outcome.pid < 0) {
@@ -137,6 +143,12 @@ inline Popen::Popen(std::vector<std::string> args, PopenOptions options)
     throw SpawnError(outcome.error.error, program, sp::describe_step(step, req.cwd));
   }
   s_->pid = outcome.pid;
+  // The child set its group before exec, and we only get here after exec
+  // (CLONE_VFORK), so the group exists now.
+  if (options.start_new_session || (options.process_group && *options.process_group == 0))
+    s_->pgid = outcome.pid;
+  else if (options.process_group)
+    s_->pgid = *options.process_group;
   s_->args = std::move(args);
   // A pipe end handed to this child is the child's now: close the parent's
   // copy so EOF and SIGPIPE flow between the children as in a shell.
@@ -247,7 +259,10 @@ inline CompletedProcess run(std::vector<std::string> args, RunOptions options) {
                              .err = options.capture_output ? PIPE : options.err,
                              .env = std::move(options.env),
                              .cwd = std::move(options.cwd),
-                             .extra_env = std::move(options.extra_env)};
+                             .extra_env = std::move(options.extra_env),
+                             .restore_signals = options.restore_signals,
+                             .start_new_session = options.start_new_session,
+                             .process_group = options.process_group};
   Popen proc(std::move(args), std::move(popen_options));
   Output output;
   try {
@@ -255,7 +270,16 @@ inline CompletedProcess run(std::vector<std::string> args, RunOptions options) {
     output = options.timeout ? proc.communicate(input, *options.timeout) : proc.communicate(input);
   } catch (...) {
     // Python's run: kill and reap the child, then re-raise (a timeout's
-    // exception already carries the output read so far).
+    // exception already carries the output read so far). Unlike Python, a
+    // child leading its own group takes the group with it: killed before
+    // the child is reaped, while its pid (= the group id) is surely ours.
+    if (proc.process_group() == proc.pid()) {
+      try {
+        proc.kill_group();
+      } catch (const Error&) {
+        // EPERM from a member that changed its credentials: still kill the child.
+      }
+    }
     proc.kill();
     proc.wait();
     throw;
@@ -264,6 +288,19 @@ inline CompletedProcess run(std::vector<std::string> args, RunOptions options) {
                           std::move(output.err)};
   if (options.check) result.check_returncode();
   return result;
+}
+
+inline std::string check_output(std::vector<std::string> args, RunOptions options) {
+  if (options.out.kind() != Redirect::Kind::inherit)
+    throw std::invalid_argument(
+        "spindle::subprocess::check_output: 'out' is not allowed, it will be overridden");
+  if (options.capture_output)
+    throw std::invalid_argument(
+        "spindle::subprocess::check_output: 'capture_output' is not allowed (stdout is always "
+        "captured; set .err = PIPE to capture stderr too)");
+  options.out = PIPE;
+  options.check = true;
+  return run(std::move(args), std::move(options)).out;
 }
 
 }  // namespace spindle::subprocess

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <spindle/detail/subprocess_sys.hpp>
+#include <spindle/errors.hpp>
 
 namespace spindle::detail::subproc {
 
@@ -127,7 +128,7 @@ inline bool pump_poll(UniqueFd& in, std::string_view input, std::size_t& off, Un
     if (n == 0) return true;
     const int ready = poll_until(fds, n, deadline);
     if (ready == 0) return false;
-    if (ready < 0) throw std::system_error(errno, std::generic_category(), "poll");
+    if (ready < 0) spindle::detail::throw_os_error("communicate: poll", errno);
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].revents == 0) continue;
       if (owners[i] == &in) {
@@ -150,26 +151,32 @@ inline bool pump_threaded(UniqueFd& in, std::string_view input, std::size_t& off
   if (!cancel.valid()) return pump_poll(in, input, off, out, out_buf, err, err_buf, deadline, sigpipe);
   set_nonblocking(in.get());
 
-  std::thread writer([&in, input, &off, cancel_fd = cancel.get()] {
-    SigpipeBlock thread_sigpipe;  // this thread's own mask
-    for (;;) {
-      if (off >= input.size()) break;
-      const ssize_t n = ::write(in.get(), input.data() + off, input.size() - off);
-      if (n > 0) {
-        off += static_cast<std::size_t>(n);
-        continue;
+  std::thread writer;
+  try {
+    writer = std::thread([&in, input, &off, cancel_fd = cancel.get()] {
+      SigpipeBlock thread_sigpipe;  // this thread's own mask
+      for (;;) {
+        if (off >= input.size()) break;
+        const ssize_t n = ::write(in.get(), input.data() + off, input.size() - off);
+        if (n > 0) {
+          off += static_cast<std::size_t>(n);
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) {
+          pollfd p[2] = {{in.get(), POLLOUT, 0}, {cancel_fd, POLLIN, 0}};
+          if (poll_until(p, 2, std::nullopt) < 0 || p[1].revents != 0) return;  // cancelled
+          continue;
+        }
+        if (n < 0 && errno == EPIPE) thread_sigpipe.saw_epipe();
+        break;
       }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) {
-        pollfd p[2] = {{in.get(), POLLOUT, 0}, {cancel_fd, POLLIN, 0}};
-        if (poll_until(p, 2, std::nullopt) < 0 || p[1].revents != 0) return;  // cancelled
-        continue;
-      }
-      if (n < 0 && errno == EPIPE) thread_sigpipe.saw_epipe();
-      break;
-    }
-    in.reset();  // all written (or the child stopped reading): EOF for it
-  });
+      in.reset();  // all written (or the child stopped reading): EOF for it
+    });
+  } catch (const std::system_error&) {
+    // No thread (EAGAIN): one poll loop moves both directions, only slower.
+    return pump_poll(in, input, off, out, out_buf, err, err_buf, deadline, sigpipe);
+  }
   // Stops the writer on every way out of this scope, exceptions included.
   struct Joiner {
     std::thread& t;

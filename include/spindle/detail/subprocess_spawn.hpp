@@ -56,7 +56,15 @@ extern "C" int __clone(int (*fn)(void*), void* stack, int flags, void* arg, ...)
 namespace spindle::detail::subproc {
 
 /// What failed in the child before exec, reported through the error pipe.
-enum class ChildStep : int { none = 0, redirect = 1, close_fds = 2, chdir = 3, exec = 4 };
+enum class ChildStep : int {
+  none = 0,
+  redirect = 1,
+  close_fds = 2,
+  chdir = 3,
+  exec = 4,
+  setsid = 5,
+  setpgid = 6
+};
 
 /// The record the child writes into the close-on-exec error pipe.
 struct ChildError {
@@ -77,6 +85,9 @@ struct SpawnRequest {
   bool err_to_out = false;        // stderr=STDOUT
   int error_pipe = -1;            // write end, close-on-exec, >= 3
   int max_fd = 1024;              // fallback close loop bound (no close_range)
+  bool restore_signals = true;    // SIGPIPE and SIGXFSZ back to SIG_DFL (Python's default)
+  bool new_session = false;       // setsid() (start_new_session)
+  pid_t pgid = -1;                // setpgid(0, pgid) if >= 0 (process_group)
   sigset_t child_mask;            // the spawning thread's mask, restored before exec
 };
 
@@ -153,20 +164,31 @@ SPINDLE_DETAIL_CHILD_CODE inline int child_main(void* arg) {
   if (r->cwd != nullptr && ::syscall(SYS_chdir, r->cwd) < 0)
     return child_fail(r, ChildStep::chdir, errno);
 
+  // Python's order after chdir: restore_signals, setsid, setpgid.
+  //
   // Handlers installed by the parent must not run in this child (it shares
   // the parent's memory until exec): reset every caught signal to default.
-  // Ignored signals stay ignored across exec, as POSIX and Python do.
+  // Ignored signals stay ignored across exec (POSIX), except that
+  // restore_signals (on by default, as Python's restore_signals=True) puts
+  // SIGPIPE and SIGXFSZ back to SIG_DFL: a parent that ignores SIGPIPE
+  // (common in servers, and what the Python interpreter itself does) must
+  // not make `yes | head` children print "Broken pipe" instead of dying
+  // quietly of SIGPIPE. (Python also resets SIGXFZ, which Linux lacks.)
   static_assert(sizeof(KernelSigaction) >= 32);
   for (int sig = 1; sig < 65; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     KernelSigaction old{};
     if (::syscall(SYS_rt_sigaction, sig, nullptr, &old, 8) < 0) continue;
+    const bool restore = r->restore_signals && (sig == SIGPIPE || sig == SIGXFSZ);
     if (old.handler == reinterpret_cast<void*>(SIG_DFL) ||
-        old.handler == reinterpret_cast<void*>(SIG_IGN))
+        (old.handler == reinterpret_cast<void*>(SIG_IGN) && !restore))
       continue;
     KernelSigaction dfl{};
     ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
   }
+  if (r->new_session && ::syscall(SYS_setsid) < 0) return child_fail(r, ChildStep::setsid, errno);
+  if (r->pgid >= 0 && ::syscall(SYS_setpgid, 0, r->pgid) < 0)
+    return child_fail(r, ChildStep::setpgid, errno);
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &r->child_mask, nullptr, 8);
 
   int error = ENOENT;
@@ -306,6 +328,8 @@ inline std::string describe_step(ChildStep step, const char* cwd) {
     case ChildStep::close_fds: return "closing inherited descriptors";
     case ChildStep::chdir: return std::string("chdir to '") + (cwd ? cwd : "") + "'";
     case ChildStep::exec: return "exec";
+    case ChildStep::setsid: return "setsid (start_new_session)";
+    case ChildStep::setpgid: return "setpgid (process_group)";
     case ChildStep::none: return "clone";
   }
   return "spawn";
