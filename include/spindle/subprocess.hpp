@@ -270,7 +270,8 @@ struct RunOptions {
   /// stderr (see Redirect); must stay INHERIT when `capture_output` is set.
   Redirect err{};
   /// As PopenOptions::extra_env (extend).
-  Environment extra_env{};  /// As PopenOptions::restore_signals.
+  Environment extra_env{};
+  /// As PopenOptions::restore_signals.
   bool restore_signals = true;
   /// As PopenOptions::start_new_session. Also makes the timeout kill the
   /// whole session's group (see `timeout`).
