@@ -949,6 +949,27 @@ TEST_CASE("A chunked map keeps input order and rethrows each exception at its ow
   REQUIRE(failures == 12);
 }
 
+namespace {
+// An endless input range: 0, 1, 2, ... (std::views::iota(0) works with g++,
+// but clang 14 cannot compile libstdc++ 12's iota_view).
+template <class N>
+struct Naturals {
+  struct iterator {
+    using value_type = N;
+    using difference_type = std::ptrdiff_t;
+    N v = 0;
+    N operator*() const { return v; }
+    iterator& operator++() {
+      ++v;
+      return *this;
+    }
+    void operator++(int) { ++v; }
+  };
+  iterator begin() const { return {}; }
+  std::unreachable_sentinel_t end() const { return {}; }
+};
+}  // namespace
+
 TEST_CASE("map with a buffersize over an endless input yields the first results and stops",
           "[executor]") {
   ThreadPoolExecutor pool(2);
@@ -962,7 +983,7 @@ TEST_CASE("map with a buffersize over an endless input yields the first results 
           calls.fetch_add(1);
           return x * x;
         },
-        std::views::iota(0L), {.chunksize = chunksize, .buffersize = buffersize});
+        Naturals<long>{}, {.chunksize = chunksize, .buffersize = buffersize});
     REQUIRE(calls.load() <= static_cast<int>(buffersize * chunksize));
     for (long v : results) {
       got.push_back(v);
@@ -981,7 +1002,7 @@ TEST_CASE("map with a buffersize over an endless input yields the first results 
 
 TEST_CASE("A buffered map stops submitting once the pool is shut down", "[executor]") {
   ThreadPoolExecutor pool(1);
-  auto results = pool.map([](int x) { return x; }, std::views::iota(0), {.buffersize = 2});
+  auto results = pool.map([](int x) { return x; }, Naturals<int>{}, {.buffersize = 2});
   auto it = results.begin();
   REQUIRE(*it == 0);
   pool.shutdown();
