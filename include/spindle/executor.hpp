@@ -64,6 +64,11 @@ struct MapOptions {
   /// Python's ThreadPoolExecutor ignores `chunksize` (only its
   /// ProcessPoolExecutor uses it); here it groups thread-pool calls too.
   /// Results and exceptions still come back one per input, in order.
+  /// Deviation: with `chunksize` > 1, no timeout and no pool initializer,
+  /// the iterating thread, while the chunk it waits for is not done, runs
+  /// chunks no worker has started yet itself (as `tbb::parallel_for`'s
+  /// caller takes part) instead of sleeping until a worker wakes up;
+  /// Python runs every call on a worker.
   /// Throws: `std::invalid_argument` from `map` if 0 (Python: ValueError).
   std::size_t chunksize = 1;
   /// Deadline for the results, counted from the `map` call (negative acts as
@@ -154,8 +159,9 @@ template <class T>
 class MapResult {
 public:
   MapResult(std::deque<detail::MapPiece<T>> pieces, std::unique_ptr<detail::MapFeed<T>> feed,
-            std::optional<detail::Clock::time_point> deadline) noexcept
-      : pieces_(std::move(pieces)), feed_(std::move(feed)), deadline_(deadline) {}
+            std::optional<detail::Clock::time_point> deadline, bool caller_runs = false) noexcept
+      : pieces_(std::move(pieces)), feed_(std::move(feed)), deadline_(deadline),
+        caller_runs_(caller_runs) {}
   MapResult(MapResult&&) noexcept = default;
   MapResult& operator=(MapResult&&) noexcept = default;
   MapResult(const MapResult&) = delete;
@@ -240,9 +246,25 @@ private:
       if (!current_) current_.emplace(std::move(*wait_for(p.single)->value_));
       return *current_;
     }
-    if (!chunk_) chunk_.emplace(std::move(*wait_for(p.chunk)->value_));
+    if (!chunk_) {
+      if (caller_runs_ && !deadline_) run_pending_chunks();
+      chunk_.emplace(std::move(*wait_for(p.chunk)->value_));
+    }
     if (!chunk_->errors.empty() && chunk_->errors[index_]) std::rethrow_exception(chunk_->errors[index_]);
     return *chunk_->values[index_];
+  }
+
+  // While the front chunk is not done, run chunks no worker has started on
+  // this thread (front first, then the later ones), instead of sleeping
+  // until a worker finishes the front one.
+  void run_pending_chunks() {
+    auto* front = detail::FutureAccess::state(pieces_.front().chunk);
+    for (auto& piece : pieces_) {
+      if (front->done()) return;
+      if (!piece.chunk.valid()) return;
+      auto* s = detail::FutureAccess::state(piece.chunk);
+      if (s->status() == detail::st_pending) s->run_inline();
+    }
   }
 
   void next() {
@@ -268,6 +290,7 @@ private:
   std::size_t index_ = 0;  // position inside the front chunk
   bool entered_ = false;   // enter() ran for the front piece
   bool started_ = false;   // begin() was called
+  bool caller_runs_ = false;  // run a pending chunk on the iterating thread
   std::optional<T> current_;
   std::optional<detail::MapChunk<T>> chunk_;
 };
@@ -352,18 +375,18 @@ public:
       } while (items.size() < chunksize_ && !exhausted());
       piece.n = items.size();
       piece.chunk = submit_to(*core, [f = fn_, items = std::move(items)]() mutable {
-        MapChunk<V> out;
-        out.values.reserve(items.size());
+        MapChunk<V> result;
+        result.values.reserve(items.size());
         for (std::size_t i = 0; i < items.size(); ++i) {
           try {
-            out.values.emplace_back(map_invoke<V>(fn_ref(f), items[i]));
+            result.values.emplace_back(map_invoke<V>(fn_ref(f), items[i]));
           } catch (...) {
-            out.values.emplace_back();
-            if (out.errors.empty()) out.errors.resize(items.size());
-            out.errors[i] = std::current_exception();
+            result.values.emplace_back();
+            if (result.errors.empty()) result.errors.resize(items.size());
+            result.errors[i] = std::current_exception();
           }
         }
-        return out;
+        return result;
       });
     }
     out.push_back(std::move(piece));
@@ -614,14 +637,16 @@ private:
     auto feed = std::make_unique<detail::MapFeedImpl<V, Fn, Rs...>>(
         core_, std::forward<F>(fn), options.chunksize, std::forward<Rs>(inputs)...);
     std::deque<detail::MapPiece<V>> pieces;
+    const bool caller_runs = options.chunksize > 1 && !core_->has_initializer();
     if (options.buffersize) {
       for (std::size_t i = 0; i < *options.buffersize; ++i)
-        if (!feed->push_next(pieces)) return MapResult<V>(std::move(pieces), nullptr, deadline);
-      return MapResult<V>(std::move(pieces), std::move(feed), deadline);
+        if (!feed->push_next(pieces))
+          return MapResult<V>(std::move(pieces), nullptr, deadline, caller_runs);
+      return MapResult<V>(std::move(pieces), std::move(feed), deadline, caller_runs);
     }
     while (feed->push_next(pieces)) {
     }
-    return MapResult<V>(std::move(pieces), nullptr, deadline);
+    return MapResult<V>(std::move(pieces), nullptr, deadline, caller_runs);
   }
 
   std::shared_ptr<detail::PoolCore> core_;

@@ -84,6 +84,8 @@ public:
   ~PoolCore() { shutdown(true, false); }
 
   std::size_t max_workers() const noexcept { return max_workers_; }
+  /// Whether workers run an initializer (then no other thread may run tasks).
+  bool has_initializer() const noexcept { return static_cast<bool>(initializer_); }
 
   /// Queues `task` (holding the queue's reference) and makes sure a worker
   /// will run it. Throws ExecutorShutdown/BrokenExecutor with nothing
