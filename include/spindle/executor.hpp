@@ -451,8 +451,13 @@ private:
 ///   that a task queued behind it sets).
 /// - A timed wait (`result(timeout)`, ...) only blocks, so its timeout
 ///   holds: it times out if the awaited task cannot start meanwhile.
-/// - Tasks run inside waits 1000 deep (Python's recursion limit) throw
-///   `RecursionError` from the wait instead of overflowing the stack.
+/// - Tasks run inside waits 1000 deep (Python's recursion limit), or with
+///   less than max(64 KiB, stack size / 16) of the worker's stack left
+///   (read with pthread_getattr_np when the worker starts), throw
+///   `RecursionError` from the wait instead of overflowing the stack. The
+///   margin must hold the nested task's frames up to its next wait: a task
+///   with bigger frames than that can still overflow. More stack:
+///   `ThreadPoolOptions::stack_size`.
 /// A wait outside futures (an Event, a queue) is not seen by the pool and
 /// blocks its worker, as in Python.
 ///
