@@ -17,6 +17,12 @@
 //                      2139079, 1214759, 1516637, 1852285, the list repeated
 //                      8 times, one task per number; BM_Serial_Factorize is
 //                      the same loop on one thread.
+//   BM_ThreadPoolExecutor_Map/C  map over 100,000 tiny calls with chunksize C
+//                      (2 workers), summing the results in order on this
+//                      thread; BM_TBB_ParallelFor is tbb::parallel_for over
+//                      the same calls (a 2-thread arena, automatic
+//                      partitioner) writing a result vector, then the same
+//                      sum. items_per_second = calls per second.
 // SPINDLE_BENCH_SMOKE=1 shrinks every size so the binary runs in seconds.
 //
 // Every pool benchmark measures wall time (UseRealTime): the work happens on
@@ -37,6 +43,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <utility>
@@ -46,7 +53,9 @@
 #include <spindle/future.hpp>
 
 #ifdef SPINDLE_BENCH_HAVE_TBB
+#include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 #endif
 #ifdef SPINDLE_BENCH_HAVE_BOOST
@@ -326,6 +335,53 @@ void BM_AsCompleted_Finished(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(futures.size()));
 }
 
+// ---------------------------------------------------------------------------
+// map over many tiny calls: chunked spindle map vs tbb::parallel_for.
+
+std::size_t map_size() { return smoke_mode() ? 1000 : 100000; }
+
+std::uint64_t tiny_call(std::uint64_t x) noexcept { return (x * 2654435761u) ^ (x >> 7); }
+
+std::vector<std::uint64_t> map_inputs() {
+  std::vector<std::uint64_t> in(map_size());
+  std::iota(in.begin(), in.end(), std::uint64_t{1});
+  return in;
+}
+
+void BM_ThreadPoolExecutor_Map(benchmark::State& state) {
+  const auto chunksize = static_cast<std::size_t>(state.range(0));
+  spindle::ThreadPoolExecutor pool(2);
+  const std::vector<std::uint64_t> in = map_inputs();
+  for (auto _ : state) {
+    std::uint64_t sum = 0;
+    for (std::uint64_t r : pool.map(tiny_call, in, {.chunksize = chunksize})) sum += r;
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(in.size()));
+}
+
+#ifdef SPINDLE_BENCH_HAVE_TBB
+void BM_TBB_ParallelFor(benchmark::State& state) {
+  tbb::global_control control(tbb::global_control::max_allowed_parallelism, 2);
+  tbb::task_arena arena(2);
+  const std::vector<std::uint64_t> in = map_inputs();
+  std::vector<std::uint64_t> out(in.size());
+  for (auto _ : state) {
+    arena.execute([&] {
+      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, in.size()),
+                        [&](const tbb::blocked_range<std::size_t>& r) {
+                          for (std::size_t i = r.begin(); i != r.end(); ++i)
+                            out[i] = tiny_call(in[i]);
+                        });
+    });
+    std::uint64_t sum = 0;
+    for (std::uint64_t r : out) sum += r;
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(in.size()));
+}
+#endif
+
 template <class Pool>
 void register_pool(const std::string& name) {
   benchmark::RegisterBenchmark(("BM_" + name + "_SubmitResult").c_str(), &submit_result<Pool>)
@@ -355,6 +411,17 @@ int main(int argc, char** argv) {
 #endif
 #ifdef SPINDLE_BENCH_HAVE_BOOST
   register_pool<AsioPool>("AsioThreadPool");
+#endif
+  benchmark::RegisterBenchmark("BM_ThreadPoolExecutor_Map", &BM_ThreadPoolExecutor_Map)
+      ->Arg(1)
+      ->Arg(64)
+      ->Arg(1024)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+#ifdef SPINDLE_BENCH_HAVE_TBB
+  benchmark::RegisterBenchmark("BM_TBB_ParallelFor", &BM_TBB_ParallelFor)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
 #endif
   benchmark::RegisterBenchmark("BM_Serial_Factorize", &BM_Serial_Factorize)
       ->UseRealTime()

@@ -16,19 +16,23 @@
 #include <chrono>
 #include <functional>
 #include <latch>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <numeric>
 #include <random>
+#include <ranges>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <pthread.h>
+#include <sched.h>
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -354,7 +358,8 @@ TEST_CASE("map's timeout throws TimeoutError at an unfinished position", "[execu
   REQUIRE(Clock::now() - start < 20s);
 }
 
-TEST_CASE("Destroying a map's results cancels the calls that have not started", "[executor]") {
+TEST_CASE("Destroying a started map's results cancels the calls that have not started",
+          "[executor]") {
   ThreadPoolExecutor pool(1);
   spindle::Event started;
   spindle::Event release;
@@ -370,11 +375,26 @@ TEST_CASE("Destroying a map's results cancels the calls that have not started", 
           return x;
         },
         std::vector{0, 1, 2, 3});
+    (void)results.begin();  // the iteration started (Python: next() on the generator)
     started.wait();
   }
   release.set();
   pool.wait_for_all();
   REQUIRE(ran == 1);  // only the call that was running
+}
+
+TEST_CASE("Dropping a map's results without iterating leaves every call to run, as Python",
+          "[executor]") {
+  std::atomic<int> ran{0};
+  {
+    ThreadPoolExecutor pool(1);
+    spindle::Event release;
+    auto blocker = pool.submit([&] { release.wait(); });
+    (void)pool.map([&](int x) { return ran.fetch_add(1) + x; }, std::vector{0, 1, 2, 3});
+    release.set();
+    pool.shutdown();
+  }
+  REQUIRE(ran == 4);
 }
 
 TEST_CASE("result() on a future of the same pool inside a worker does not deadlock",
@@ -658,7 +678,10 @@ TEST_CASE("max_workers == 0 is rejected with invalid_argument", "[executor]") {
 }
 
 TEST_CASE("The default max_workers follows Python: min(32, cores + 4)", "[executor]") {
-  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  const auto cores = static_cast<std::size_t>(CPU_COUNT(&set));
   ThreadPoolExecutor pool;
   REQUIRE(pool.max_workers() == std::min<std::size_t>(32, cores + 4));
   ThreadPoolExecutor three(3);
@@ -848,4 +871,234 @@ TEST_CASE("shutdown racing submit, cancel and result leaves every accepted futur
   REQUIRE(not_done_total == 0);
   REQUIRE(bad_total == 0);
   REQUIRE(accepted_total + rejected_total == rounds * 4 * 200);
+}
+
+// ---------------------------------------------------------------------------
+// Issue 9.
+
+TEST_CASE("result() on a temporary future returns the value, not a dangling reference",
+          "[executor]") {
+  ThreadPoolExecutor pool(2);
+  // Before: a const T& into the temporary's state, freed at the end of the
+  // statement (heap-use-after-free under ASan).
+  const auto& text = pool.submit([] { return std::string(100, 'x'); }).result();
+  REQUIRE(text == std::string(100, 'x'));
+  const auto& timed = pool.submit([] { return std::vector<int>(50, 3); }).result(60s);
+  REQUIRE(timed.size() == 50);
+  REQUIRE(timed[49] == 3);
+  // A copy keeps working: the temporary copied, it did not move from the shared state.
+  auto f = pool.submit([] { return std::string("shared"); });
+  std::string copy = Future<std::string>(f).result();
+  REQUIRE(copy == "shared");
+  REQUIRE(f.result() == "shared");
+}
+
+TEST_CASE("A move-only result can be moved out of a future", "[executor]") {
+  ThreadPoolExecutor pool(1);
+  std::unique_ptr<int> p = pool.submit([] { return std::make_unique<int>(42); }).result();
+  REQUIRE(*p == 42);
+  auto f = pool.submit([] { return std::make_unique<int>(7); });
+  auto g = f;
+  std::unique_ptr<int> q = f.take_result();
+  REQUIRE(*q == 7);
+  REQUIRE(f.done());
+  REQUIRE_THROWS_AS(g.result(), std::logic_error);
+  REQUIRE_THROWS_AS(g.take_result(), std::logic_error);
+  REQUIRE(g.exception() == nullptr);
+}
+
+TEST_CASE("map zips several input ranges and stops at the shortest", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  std::vector<int> xs{1, 2, 3, 4};
+  std::list<std::string> ys{"a", "b", "c"};
+  std::vector<std::string> out;
+  for (auto& s : pool.map([](int x, const std::string& y) { return y + std::to_string(x); }, xs,
+                          ys))
+    out.push_back(s);
+  REQUIRE(out == std::vector<std::string>{"a1", "b2", "c3"});
+  std::vector<int> sums;
+  for (int v : pool.map([](int a, int b, int c) { return a + b + c; }, xs, xs,
+                        std::vector{10, 20}, {.chunksize = 3}))
+    sums.push_back(v);
+  REQUIRE(sums == std::vector{12, 24});
+}
+
+TEST_CASE("A chunked map keeps input order and rethrows each exception at its own position",
+          "[executor]") {
+  ThreadPoolExecutor pool(3);
+  auto chunksize = GENERATE(as<std::size_t>{}, 1, 2, 7, 64, 1000);
+  std::vector<int> inputs(200);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  auto results = pool.map(
+      [](int x) {
+        if (x % 17 == 5) throw std::runtime_error("bad " + std::to_string(x));
+        return x * 3;
+      },
+      inputs, {.chunksize = chunksize});
+  int pos = 0;
+  int failures = 0;
+  for (auto it = results.begin(); it != results.end(); ++it, ++pos) {
+    if (pos % 17 == 5) {
+      REQUIRE_THROWS_WITH(*it, "bad " + std::to_string(pos));
+      ++failures;
+    } else {
+      REQUIRE(*it == pos * 3);
+    }
+  }
+  REQUIRE(pos == 200);
+  REQUIRE(failures == 12);
+}
+
+namespace {
+// An endless input range: 0, 1, 2, ... (std::views::iota(0) works with g++,
+// but clang 14 cannot compile libstdc++ 12's iota_view).
+template <class N>
+struct Naturals {
+  struct iterator {
+    using value_type = N;
+    using difference_type = std::ptrdiff_t;
+    N v = 0;
+    N operator*() const { return v; }
+    iterator& operator++() {
+      ++v;
+      return *this;
+    }
+    void operator++(int) { ++v; }
+  };
+  iterator begin() const { return {}; }
+  std::unreachable_sentinel_t end() const { return {}; }
+};
+}  // namespace
+
+TEST_CASE("map with a buffersize over an endless input yields the first results and stops",
+          "[executor]") {
+  ThreadPoolExecutor pool(2);
+  std::atomic<int> calls{0};
+  const std::size_t buffersize = GENERATE(as<std::size_t>{}, 1, 4);
+  const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 8);
+  std::vector<long> got;
+  {
+    auto results = pool.map(
+        [&](long x) {
+          calls.fetch_add(1);
+          return x * x;
+        },
+        Naturals<long>{}, {.chunksize = chunksize, .buffersize = buffersize});
+    REQUIRE(calls.load() <= static_cast<int>(buffersize * chunksize));
+    for (long v : results) {
+      got.push_back(v);
+      // Never more than buffersize + 1 tasks ahead of the consumer.
+      REQUIRE(static_cast<std::size_t>(calls.load()) <=
+              got.size() + (buffersize + 1) * chunksize);
+      if (got.size() == 50) break;
+    }
+  }
+  pool.wait_for_all();
+  REQUIRE(got.size() == 50);
+  for (std::size_t i = 0; i < got.size(); ++i)
+    REQUIRE(got[i] == static_cast<long>(i * i));
+  REQUIRE(static_cast<std::size_t>(calls.load()) <= 50 + (buffersize + 2) * chunksize);
+}
+
+TEST_CASE("A buffered map stops submitting once the pool is shut down", "[executor]") {
+  ThreadPoolExecutor pool(1);
+  auto results = pool.map([](int x) { return x; }, Naturals<int>{}, {.buffersize = 2});
+  auto it = results.begin();
+  REQUIRE(*it == 0);
+  pool.shutdown();
+  ++it;
+  REQUIRE_THROWS_AS(*it, spindle::ExecutorShutdown);  // Python: RuntimeError from submit
+  REQUIRE(*it == 1);  // what was submitted still comes back
+}
+
+TEST_CASE("map rejects a chunksize or buffersize of 0", "[executor]") {
+  ThreadPoolExecutor pool(1);
+  auto f = [](int x) { return x; };
+  REQUIRE_THROWS_AS(pool.map(f, std::vector{1}, {.chunksize = 0}), std::invalid_argument);
+  REQUIRE_THROWS_AS(pool.map(f, std::vector{1}, {.buffersize = 0}), std::invalid_argument);
+}
+
+TEST_CASE("map and submit take void functions and move-only callables", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  std::atomic<int> sum{0};
+  int n = 0;
+  for (std::monostate none : pool.map([&](int x) { sum.fetch_add(x); }, std::vector{1, 2, 3})) {
+    (void)none;
+    ++n;
+  }
+  REQUIRE(n == 3);
+  REQUIRE(sum == 6);
+  auto owned = std::make_unique<int>(10);
+  auto move_only = [p = std::move(owned)](int x) { return *p + x; };
+  std::vector<int> out;
+  for (int v : pool.map(std::move(move_only), std::vector{1, 2, 3}, {.chunksize = 2}))
+    out.push_back(v);
+  REQUIRE(out == std::vector{11, 12, 13});
+  auto task = [p = std::make_unique<int>(5)] { return *p; };
+  REQUIRE(pool.submit(std::move(task)).result() == 5);
+  pool.submit([p = std::make_unique<int>(1)] { (void)p; }).result();
+}
+
+namespace {
+// One link of a chain whose frames hold 16 KiB each (the volatile writes
+// keep the buffer from being optimized out).
+int big_frame_chain(ThreadPoolExecutor& pool, int n) {
+  volatile char buffer[16 * 1024];
+  for (std::size_t i = 0; i < sizeof buffer; i += 512) buffer[i] = static_cast<char>(n);
+  if (n == 0) return buffer[0];
+  const int r = pool.submit([&pool, n] { return big_frame_chain(pool, n - 1); }).result() + 1;
+  return r + buffer[512] - static_cast<char>(n);
+}
+}  // namespace
+
+TEST_CASE("Waits nested until the stack runs short throw RecursionError, not a crash",
+          "[executor]") {
+  // Before: a one-worker chain with 16 KiB frames overflowed the 8 MiB
+  // stack around depth 500 (the count limit is 1000).
+  ThreadPoolExecutor pool(1);
+  REQUIRE_THROWS_AS(pool.submit([&] { return big_frame_chain(pool, 900); }).result(60s),
+                    spindle::RecursionError);
+  REQUIRE(pool.submit([&] { return big_frame_chain(pool, 20); }).result(60s) == 20);
+}
+
+TEST_CASE("ThreadPoolOptions::stack_size sets the workers' stack size", "[executor]") {
+  constexpr std::size_t size = std::size_t{64} << 20;
+  ThreadPoolExecutor pool(1, {.stack_size = size});
+  const std::size_t seen = pool.submit([] {
+                                 pthread_attr_t attr;
+                                 std::size_t bytes = 0;
+                                 if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+                                   pthread_attr_getstacksize(&attr, &bytes);
+                                   pthread_attr_destroy(&attr);
+                                 }
+                                 return bytes;
+                               }).result();
+  REQUIRE(seen >= size);
+  // The deeper chain that ran out of the default stack fits now.
+  REQUIRE(pool.submit([&] { return big_frame_chain(pool, 900); }).result(60s) == 900);
+  REQUIRE_THROWS_AS(ThreadPoolExecutor(1, {.stack_size = 1}), std::invalid_argument);
+}
+
+TEST_CASE("The default max_workers counts the CPUs the thread may run on", "[executor]") {
+  // Affinity is per thread and inherited: restrict a fresh thread to one CPU.
+  std::size_t restricted = 0;
+  std::size_t count = 0;
+  int rc = -1;
+  std::thread t([&] {
+    cpu_set_t current;
+    CPU_ZERO(&current);
+    if (sched_getaffinity(0, sizeof current, &current) != 0) return;
+    int first = 0;
+    while (first < CPU_SETSIZE && !CPU_ISSET(first, &current)) ++first;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    rc = sched_setaffinity(0, sizeof one, &one);
+    count = spindle::detail::process_cpu_count();
+    restricted = ThreadPoolExecutor().max_workers();
+  });
+  t.join();
+  REQUIRE(rc == 0);
+  REQUIRE(count == 1);
+  REQUIRE(restricted == 5);  // min(32, 1 + 4)
 }

@@ -563,3 +563,45 @@ TEST_CASE("as_completed and wait take braced lists and non-indexable ranges", "[
   for (auto& f : spindle::as_completed({futures[0], futures[2]}, 30s)) sum += f.result();
   REQUIRE(sum == 2);
 }
+
+TEST_CASE("set_running_or_notify_cancel reports a cancel and blocks later cancels", "[future]") {
+  spindle::Promise<int> cancelled;
+  auto f = cancelled.get_future();
+  REQUIRE(f.cancel());
+  REQUIRE_FALSE(cancelled.set_running_or_notify_cancel());  // Python: False after cancel()
+  REQUIRE(f.cancelled());
+
+  spindle::Promise<int> p;
+  auto g = p.get_future();
+  REQUIRE(p.set_running_or_notify_cancel());
+  REQUIRE(g.running());
+  REQUIRE_FALSE(g.cancel());  // running work cannot be cancelled
+  REQUIRE_THROWS_AS(p.set_running_or_notify_cancel(), std::logic_error);  // already running
+  REQUIRE(p.set_result(3));
+  REQUIRE(g.result() == 3);
+  REQUIRE_THROWS_AS(p.set_running_or_notify_cancel(), std::logic_error);  // already done
+}
+
+TEST_CASE("result() on a temporary future returns a value that outlives the future", "[future]") {
+  spindle::Promise<std::string> p;
+  p.set_result(std::string(64, 'q'));
+  const auto& v = p.get_future().result();  // before: a reference into the freed state
+  REQUIRE(v == std::string(64, 'q'));
+  REQUIRE(p.get_future().result() == std::string(64, 'q'));  // copied: others still see it
+}
+
+TEST_CASE("take_result moves a move-only value out once", "[future]") {
+  spindle::Promise<std::unique_ptr<int>> p;
+  auto f = p.get_future();
+  auto copy = f;
+  p.set_result(std::make_unique<int>(9));
+  std::unique_ptr<int> v = f.take_result();
+  REQUIRE(*v == 9);
+  REQUIRE_THROWS_AS(copy.take_result(), std::logic_error);
+  REQUIRE_THROWS_AS(copy.result(), std::logic_error);
+  REQUIRE(copy.done());
+  spindle::Promise<std::unique_ptr<int>> q;
+  q.set_result(std::make_unique<int>(4));
+  std::unique_ptr<int> w = q.get_future().result();  // a temporary of a move-only type
+  REQUIRE(*w == 4);
+}

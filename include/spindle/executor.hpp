@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
+#include <deque>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -17,8 +19,12 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include <pthread.h>
+
+#include "detail/cpu_count.hpp"
 #include "detail/future_state.hpp"
 #include "detail/thread_pool.hpp"
 #include "detail/wait.hpp"
@@ -38,32 +44,134 @@ struct ThreadPoolOptions {
   /// Worker threads are named `<prefix>_<n>` (cut to the kernel's 15
   /// characters); empty means "spindle-pool".
   std::string thread_name_prefix = {};
+  /// Stack size of each worker thread in bytes (`pthread_attr_setstacksize`;
+  /// no Python counterpart but `threading.stack_size()`); 0 means the
+  /// system's default (glibc: `ulimit -s`, usually 8 MiB). Deep chains of
+  /// waits run tasks inline on a worker's stack (see "Waiting inside the
+  /// pool"): more stack lets them nest deeper before `RecursionError`.
+  /// Throws: `std::invalid_argument` from the constructor below
+  /// PTHREAD_STACK_MIN; a size pthread_create refuses otherwise fails the
+  /// thread start, as any failure to start a worker does.
+  std::size_t stack_size = 0;
 };
 
+/// Keyword arguments of `ThreadPoolExecutor::map` (Python's `timeout=`,
+/// `chunksize=` and 3.14's `buffersize=`):
+/// `pool.map(f, items, {.chunksize = 64, .timeout = 5s})`.
+struct MapOptions {
+  /// Inputs per task: calls are grouped so that each task runs `chunksize`
+  /// of them in a row, which is what makes a map over many tiny calls fast.
+  /// Python's ThreadPoolExecutor ignores `chunksize` (only its
+  /// ProcessPoolExecutor uses it); here it groups thread-pool calls too.
+  /// Results and exceptions still come back one per input, in order.
+  /// Deviation: with `chunksize` > 1, no timeout and no pool initializer,
+  /// the iterating thread, while the chunk it waits for is not done, runs
+  /// chunks no worker has started yet itself (as `tbb::parallel_for`'s
+  /// caller takes part) instead of sleeping until a worker wakes up;
+  /// Python runs every call on a worker.
+  /// Throws: `std::invalid_argument` from `map` if 0 (Python: ValueError).
+  std::size_t chunksize = 1;
+  /// Deadline for the results, counted from the `map` call (negative acts as
+  /// zero); none by default.
+  std::optional<std::chrono::duration<double>> timeout = std::nullopt;
+  /// At most this many tasks (chunks) are submitted ahead of the iteration
+  /// (Python 3.14's `buffersize`): `map` submits the first `buffersize`, and
+  /// each position the iteration reaches submits one more, so an endless
+  /// input (`std::views::iota(0)`) is read only as fast as results are
+  /// consumed. None (the default) submits every input before `map` returns,
+  /// which never returns for an endless input.
+  /// Throws: `std::invalid_argument` from `map` if 0 (Python: ValueError).
+  std::optional<std::size_t> buffersize = std::nullopt;
+};
+
+namespace detail {
+
+/// The outcome of one chunk of a chunked map: a value or an exception per
+/// input, so that exceptions come back at their own positions.
+template <class V>
+struct MapChunk {
+  std::vector<std::optional<V>> values;
+  std::vector<std::exception_ptr> errors;  // empty, or one per input (null if it succeeded)
+};
+
+/// One submitted task of a map: a single call, or a chunk of `n` calls.
+template <class V>
+struct MapPiece {
+  Future<V> single;
+  Future<MapChunk<V>> chunk;
+  std::size_t n = 1;
+};
+
+/// Where a map's inputs come from: submits the next task for a MapResult.
+template <class V>
+class MapFeed {
+public:
+  virtual ~MapFeed() = default;
+  /// Submits the next task and appends it to `out`; false (nothing
+  /// appended) once the inputs are exhausted or the pool is gone.
+  /// Throws: as `submit` (ExecutorShutdown after shutdown).
+  virtual bool push_next(std::deque<MapPiece<V>>& out) = 0;
+};
+
+// What map calls f with; void results become std::monostate (Python: None).
+template <class F, class... Args>
+using map_call_result_t = std::invoke_result_t<F&, Args...>;
+template <class F, class... Args>
+using map_value_t = std::conditional_t<std::is_void_v<map_call_result_t<F, Args...>>,
+                                       std::monostate,
+                                       std::remove_cvref_t<map_call_result_t<F, Args...>>>;
+
+template <class V, class F, class Tuple>
+V map_invoke(F& fn, Tuple& args) {
+  return std::apply(
+      [&fn](auto&... a) -> V {
+        if constexpr (std::is_void_v<decltype(std::invoke(fn, std::move(a)...))>) {
+          std::invoke(fn, std::move(a)...);
+          return V{};
+        } else {
+          return std::invoke(fn, std::move(a)...);
+        }
+      },
+      args);
+}
+
+}  // namespace detail
+
 /// The lazy, ordered results of `ThreadPoolExecutor::map` (Python's
-/// `Executor.map` generator).
+/// `Executor.map` generator). `T` is the function's result type
+/// (`std::monostate`, Python's None, for a function returning void).
 ///
-/// Every call was submitted when `map` returned; iterating takes the
-/// results in input order, waiting for each as its position is reached. A
-/// task's exception is rethrown when its position is dereferenced (the
-/// iteration may go on past it). With a timeout, the deadline counts from
-/// the `map` call and an unfinished position throws `TimeoutError`.
-/// Destroying the range cancels the tasks that have not started, as Python
-/// does when its generator is closed. Single pass; move-only; one thread.
+/// Without a `buffersize`, every call was submitted when `map` returned;
+/// with one, at most that many tasks run ahead of the iteration. Iterating
+/// takes the results in input order, waiting for each as its position is
+/// reached. A call's exception is rethrown when its position is
+/// dereferenced (the iteration may go on past it), chunked or not. With a
+/// timeout, the deadline counts from the `map` call and an unfinished
+/// position throws `TimeoutError`.
+///
+/// Destroying the range after `begin()` was called cancels the tasks that
+/// have not started (Python cancels them when a started generator is
+/// closed); destroying it before leaves every submitted call to run, as an
+/// un-iterated Python generator does (its cleanup never runs). Inputs not
+/// yet submitted (with `buffersize`) are never submitted.
+/// Single pass; move-only; one thread.
 template <class T>
 class MapResult {
 public:
-  static_assert(!std::is_void_v<T>, "map needs a function that returns a value; use submit");
-
-  MapResult(std::vector<Future<T>> futures, std::optional<detail::Clock::time_point> deadline)
-      : futures_(std::move(futures)), deadline_(deadline) {}
+  MapResult(std::deque<detail::MapPiece<T>> pieces, std::unique_ptr<detail::MapFeed<T>> feed,
+            std::optional<detail::Clock::time_point> deadline, bool caller_runs = false) noexcept
+      : pieces_(std::move(pieces)), feed_(std::move(feed)), deadline_(deadline),
+        caller_runs_(caller_runs) {}
   MapResult(MapResult&&) noexcept = default;
   MapResult& operator=(MapResult&&) noexcept = default;
   MapResult(const MapResult&) = delete;
   MapResult& operator=(const MapResult&) = delete;
   ~MapResult() {
-    for (std::size_t i = pos_; i < futures_.size(); ++i)
-      if (futures_[i].valid()) futures_[i].cancel();
+    if (!started_) return;
+    for (auto& p : pieces_) {
+      if (p.single.valid()) p.single.cancel();
+      if (p.chunk.valid()) p.chunk.cancel();
+    }
   }
 
   struct sentinel {};
@@ -77,10 +185,14 @@ public:
 
     iterator() = default;
     /// The result at this position, moved out of the task's state.
-    /// Blocks: until that task is done. Throws: the task's exception;
-    /// `CancelledError`; `TimeoutError` past the deadline.
+    /// Blocks: until that call is done. Throws: the call's exception;
+    /// `CancelledError`; `TimeoutError` past the deadline; with
+    /// `buffersize`, what submitting the next input throws
+    /// (`ExecutorShutdown` once the pool is shut down).
     T& operator*() const { return owner_->load(); }
     T* operator->() const { return &owner_->load(); }
+    /// Moves on. Never waits; with `buffersize` it may submit the next
+    /// input (and throw as `submit`) if the position was not dereferenced.
     iterator& operator++() {
       owner_->next();
       return *this;
@@ -90,43 +202,227 @@ public:
 
   private:
     friend class MapResult;
-    bool at_end() const noexcept { return owner_->pos_ == owner_->futures_.size(); }
     explicit iterator(MapResult* owner) noexcept : owner_(owner) {}
+    bool at_end() const noexcept { return owner_->pieces_.empty(); }
     MapResult* owner_ = nullptr;
   };
 
-  iterator begin() noexcept { return iterator(this); }
+  /// Starts the iteration (from then on, destroying the range cancels the
+  /// calls not started). Never blocks.
+  iterator begin() noexcept {
+    started_ = true;
+    return iterator(this);
+  }
   sentinel end() const noexcept { return {}; }
-  /// Number of inputs (results, once iterated).
-  std::size_t size() const noexcept { return futures_.size(); }
 
 private:
-  T& load() {
-    if (!current_) {
-      Future<T>& f = futures_[pos_];
-      auto* s = detail::FutureAccess::state(f);
-      if (!s->wait_until(deadline_))
-        throw TimeoutError("ThreadPoolExecutor::map: result " + std::to_string(pos_) + " (of " +
-                           std::to_string(futures_.size()) + ") not done within the timeout");
-      if (s->status() == detail::st_cancelled) throw CancelledError();
-      if (s->error_) std::rethrow_exception(s->error_);
-      // This range holds the only handle, so the value can be moved out.
-      current_.emplace(std::move(*s->value_));
+  // First visit of the front piece: with a buffersize, submit the next
+  // input now (as Python does before it waits for a result).
+  void enter() {
+    if (entered_) return;
+    entered_ = true;
+    if (feed_) {
+      auto feed = std::move(feed_);
+      if (feed->push_next(pieces_)) feed_ = std::move(feed);
     }
-    return *current_;
+  }
+
+  template <class U>
+  detail::ResultState<U>* wait_for(Future<U>& f) {
+    auto* s = detail::FutureAccess::state(f);
+    if (!s->wait_until(deadline_))
+      throw TimeoutError("ThreadPoolExecutor::map: result " + std::to_string(pos_) +
+                         " not done within the timeout");
+    if (s->status() == detail::st_cancelled) throw CancelledError();
+    if (s->error_) std::rethrow_exception(s->error_);
+    return s;
+  }
+
+  T& load() {
+    enter();
+    detail::MapPiece<T>& p = pieces_.front();
+    if (p.single.valid()) {
+      // This range holds the only handle, so the value can be moved out.
+      if (!current_) current_.emplace(std::move(*wait_for(p.single)->value_));
+      return *current_;
+    }
+    if (!chunk_) {
+      if (caller_runs_ && !deadline_) run_pending_chunks();
+      chunk_.emplace(std::move(*wait_for(p.chunk)->value_));
+    }
+    if (!chunk_->errors.empty() && chunk_->errors[index_]) std::rethrow_exception(chunk_->errors[index_]);
+    return *chunk_->values[index_];
+  }
+
+  // While the front chunk is not done, run chunks no worker has started on
+  // this thread (front first, then the later ones), instead of sleeping
+  // until a worker finishes the front one.
+  void run_pending_chunks() {
+    auto* front = detail::FutureAccess::state(pieces_.front().chunk);
+    for (auto& piece : pieces_) {
+      if (front->done()) return;
+      if (!piece.chunk.valid()) return;
+      auto* s = detail::FutureAccess::state(piece.chunk);
+      if (s->status() == detail::st_pending) s->run_inline();
+    }
   }
 
   void next() {
-    current_.reset();
-    futures_[pos_] = Future<T>();  // release the state as the iteration moves on
+    enter();
+    detail::MapPiece<T>& p = pieces_.front();
     ++pos_;
+    if (p.single.valid()) {
+      current_.reset();
+    } else if (++index_ < p.n) {
+      return;
+    } else {
+      chunk_.reset();
+      index_ = 0;
+    }
+    pieces_.pop_front();  // releases the state as the iteration moves on
+    entered_ = false;
   }
 
-  std::vector<Future<T>> futures_;
+  std::deque<detail::MapPiece<T>> pieces_;  // front: the current position's task
+  std::unique_ptr<detail::MapFeed<T>> feed_;  // null once exhausted (or without buffersize)
   std::optional<detail::Clock::time_point> deadline_;
-  std::size_t pos_ = 0;
+  std::size_t pos_ = 0;    // input position, for messages
+  std::size_t index_ = 0;  // position inside the front chunk
+  bool entered_ = false;   // enter() ran for the front piece
+  bool started_ = false;   // begin() was called
+  bool caller_runs_ = false;  // run a pending chunk on the iterating thread
   std::optional<T> current_;
+  std::optional<detail::MapChunk<T>> chunk_;
 };
+
+namespace detail {
+
+/// ThreadPoolExecutor::submit on a core (also used by map's feeds).
+template <class F, class... Args>
+auto submit_to(PoolCore& core, F&& fn, Args&&... args) {
+  using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+  using T = std::conditional_t<std::is_void_v<R>, void, std::remove_cvref_t<R>>;
+  auto call = [f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable -> R {
+    return std::invoke(std::move(f), std::move(a)...);
+  };
+  auto* task = new TaskState<T, decltype(call)>(std::move(call));
+  try {
+    core.push(task);
+  } catch (...) {
+    delete task;  // not queued: nobody else has seen it
+    throw;
+  }
+  return FutureAccess::adopt<T>(task);
+}
+
+/// One input range of a map, with its read position.
+template <class R>
+class MapInput {
+public:
+  explicit MapInput(R&& r) : range_(std::forward<R>(r)), it_(std::ranges::begin(range_.get())) {}
+  MapInput(const MapInput&) = delete;
+  MapInput& operator=(const MapInput&) = delete;
+
+  bool at_end() { return it_ == std::ranges::end(range_.get()); }
+  // The element, copied (moved out of a range passed as an rvalue).
+  auto take() {
+    using E = std::ranges::range_value_t<std::remove_reference_t<R>>;
+    if constexpr (std::is_lvalue_reference_v<R>) {
+      E e(*it_);
+      ++it_;
+      return e;
+    } else {
+      E e(std::ranges::iter_move(it_));
+      ++it_;
+      return e;
+    }
+  }
+
+private:
+  RangeHolder<R> range_;
+  std::ranges::iterator_t<std::remove_reference_t<R>> it_;
+};
+
+/// The feed of `ThreadPoolExecutor::map`: zips the inputs and submits one
+/// call, or one chunk of calls, per push_next.
+template <class V, class Fn, class... Rs>
+class MapFeedImpl final : public MapFeed<V> {
+  using Args = std::tuple<std::ranges::range_value_t<std::remove_reference_t<Rs>>...>;
+  // A copyable function is copied into each task; a move-only one is shared.
+  static constexpr bool copy_fn = std::is_copy_constructible_v<Fn>;
+  using FnHolder = std::conditional_t<copy_fn, Fn, std::shared_ptr<Fn>>;
+
+public:
+  template <class G>
+  MapFeedImpl(const std::shared_ptr<PoolCore>& core, G&& fn, std::size_t chunksize, Rs&&... inputs)
+      : core_(core), fn_(make_holder(std::forward<G>(fn))), chunksize_(chunksize),
+        inputs_(std::forward<Rs>(inputs)...) {}
+
+  bool push_next(std::deque<MapPiece<V>>& out) override {
+    if (exhausted()) return false;
+    const std::shared_ptr<PoolCore> core = core_.lock();
+    if (!core) return false;  // the pool is gone (Python: the executor's weakref is dead)
+    MapPiece<V> piece;
+    if (chunksize_ == 1) {
+      piece.single = submit_to(*core, [f = fn_, a = next_args()]() mutable -> V {
+        return map_invoke<V>(fn_ref(f), a);
+      });
+    } else {
+      std::vector<Args> items;
+      items.reserve(chunksize_);
+      do {
+        items.push_back(next_args());
+      } while (items.size() < chunksize_ && !exhausted());
+      piece.n = items.size();
+      piece.chunk = submit_to(*core, [f = fn_, items = std::move(items)]() mutable {
+        MapChunk<V> result;
+        result.values.reserve(items.size());
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          try {
+            result.values.emplace_back(map_invoke<V>(fn_ref(f), items[i]));
+          } catch (...) {
+            result.values.emplace_back();
+            if (result.errors.empty()) result.errors.resize(items.size());
+            result.errors[i] = std::current_exception();
+          }
+        }
+        return result;
+      });
+    }
+    out.push_back(std::move(piece));
+    return true;
+  }
+
+private:
+  template <class G>
+  static FnHolder make_holder(G&& fn) {
+    if constexpr (copy_fn)
+      return Fn(std::forward<G>(fn));
+    else
+      return std::make_shared<Fn>(std::forward<G>(fn));
+  }
+  static Fn& fn_ref(FnHolder& h) noexcept {
+    if constexpr (copy_fn)
+      return h;
+    else
+      return *h;
+  }
+
+  bool exhausted() {
+    return std::apply([](auto&... in) { return (in.at_end() || ...); }, inputs_);
+  }
+  Args next_args() {
+    // Braced initialization takes the elements left to right.
+    return std::apply([](auto&... in) { return Args{in.take()...}; }, inputs_);
+  }
+
+  std::weak_ptr<PoolCore> core_;
+  FnHolder fn_;
+  std::size_t chunksize_;
+  std::tuple<MapInput<Rs>...> inputs_;
+};
+
+}  // namespace detail
 
 /// A pool of worker threads that runs submitted calls and hands back
 /// futures: Python's `concurrent.futures.ThreadPoolExecutor`.
@@ -155,8 +451,13 @@ private:
 ///   that a task queued behind it sets).
 /// - A timed wait (`result(timeout)`, ...) only blocks, so its timeout
 ///   holds: it times out if the awaited task cannot start meanwhile.
-/// - Tasks run inside waits 1000 deep (Python's recursion limit) throw
-///   `RecursionError` from the wait instead of overflowing the stack.
+/// - Tasks run inside waits 1000 deep (Python's recursion limit), or with
+///   less than max(64 KiB, stack size / 16) of the worker's stack left
+///   (read with pthread_getattr_np when the worker starts), throw
+///   `RecursionError` from the wait instead of overflowing the stack. The
+///   margin must hold the nested task's frames up to its next wait: a task
+///   with bigger frames than that can still overflow. More stack:
+///   `ThreadPoolOptions::stack_size`.
 /// A wait outside futures (an Event, a queue) is not seen by the pool and
 /// blocks its worker, as in Python.
 ///
@@ -170,10 +471,11 @@ private:
 /// ```
 class ThreadPoolExecutor {
 public:
-  /// Python's default: min(32, number of cores + 4).
+  /// Python 3.13's default: min(32, process_cpu_count() + 4), counting the
+  /// CPUs the calling thread may run on (`sched_getaffinity`, as Python's
+  /// `os.process_cpu_count()`), not every CPU of the machine.
   static std::size_t default_max_workers() noexcept {
-    const unsigned cores = std::thread::hardware_concurrency();
-    return std::min<std::size_t>(32, (cores == 0 ? 1 : cores) + 4);
+    return (std::min)(std::size_t{32}, detail::process_cpu_count() + 4);
   }
 
   /// The largest `max_workers` accepted (a slot per possible worker is
@@ -183,7 +485,7 @@ public:
   /// A pool of at most `max_workers` threads (started lazily).
   /// Throws: `std::invalid_argument` if `max_workers` is 0 (Python raises
   /// `ValueError`) or above `max_max_workers` (e.g. a negative number
-  /// converted to std::size_t).
+  /// converted to std::size_t), or for a `stack_size` below PTHREAD_STACK_MIN.
   explicit ThreadPoolExecutor(std::size_t max_workers = default_max_workers(),
                               ThreadPoolOptions options = {})
       : core_(make_core(max_workers, std::move(options))) {}
@@ -199,7 +501,11 @@ public:
   /// workers (Python's `with ThreadPoolExecutor() as pool:` exit).
   /// Blocks: until queued work is done. Must not run on one of the pool's
   /// own workers.
-  ~ThreadPoolExecutor() = default;
+  ~ThreadPoolExecutor() {
+    // The core may outlive this handle for a moment, while a map with a
+    // buffersize submits its next input (it holds a weak reference).
+    core_->shutdown(true, false);
+  }
 
   /// The most threads this pool runs.
   std::size_t max_workers() const noexcept { return core_->max_workers(); }
@@ -213,30 +519,28 @@ public:
   template <class F, class... Args>
     requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
   auto submit(F&& fn, Args&&... args) {
-    using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
-    using T = std::conditional_t<std::is_void_v<R>, void, std::remove_cvref_t<R>>;
-    auto call = [f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable -> R {
-      return std::invoke(std::move(f), std::move(a)...);
-    };
-    auto* task = new detail::TaskState<T, decltype(call)>(std::move(call));
-    try {
-      core_->push(task);
-    } catch (...) {
-      delete task;  // not queued: nobody else has seen it
-      throw;
-    }
-    return detail::FutureAccess::adopt<T>(task);
+    return detail::submit_to(*core_, std::forward<F>(fn), std::forward<Args>(args)...);
   }
 
-  /// Calls `fn(x)` for every element of `inputs` and returns the results in
-  /// input order, lazily: Python's `map(fn, iterable)`. Every call is
-  /// submitted before this returns (each gets a copy of `fn`); see
-  /// `MapResult` for how results and exceptions come back.
+  /// Calls `fn(x, y, ...)` for the elements of `inputs...` taken in step
+  /// (zipped, stopping at the shortest) and returns the results in input
+  /// order, lazily: Python's `map(fn, *iterables)`. Every call is submitted
+  /// before this returns; see `MapResult` for how results and exceptions
+  /// come back, and the overload with `MapOptions` for chunks and a bound
+  /// on the calls in flight.
+  ///
+  /// Elements are copied into the tasks (moved from ranges passed as
+  /// rvalues); `fn` is copied into each task if it is copyable, else moved
+  /// once into the map and shared, so that its calls run concurrently on
+  /// one object, as Python's do. A `fn` returning void yields
+  /// `std::monostate` per input (Python: None).
   /// Throws: as `submit` (calls submitted before the failure still run).
-  template <class F, std::ranges::input_range R>
-    requires std::invocable<std::decay_t<F>&, std::ranges::range_value_t<R>>
-  auto map(F&& fn, R&& inputs) {
-    return map_until(fn, std::forward<R>(inputs), std::nullopt);
+  template <class F, std::ranges::input_range R, std::ranges::input_range... Rs>
+    requires std::invocable<std::decay_t<F>&, std::ranges::range_value_t<R>,
+                            std::ranges::range_value_t<Rs>...>
+  auto map(F&& fn, R&& inputs, Rs&&... more) {
+    return map_impl(std::forward<F>(fn), MapOptions{}, std::forward<R>(inputs),
+                    std::forward<Rs>(more)...);
   }
 
   /// As `map(fn, inputs)`; a result not ready `timeout` after this call
@@ -244,7 +548,37 @@ public:
   template <class F, std::ranges::input_range R, class Rep, class Period>
     requires std::invocable<std::decay_t<F>&, std::ranges::range_value_t<R>>
   auto map(F&& fn, R&& inputs, std::chrono::duration<Rep, Period> timeout) {
-    return map_until(fn, std::forward<R>(inputs), detail::deadline_after(timeout));
+    return map_impl(std::forward<F>(fn), MapOptions{.timeout = timeout}, std::forward<R>(inputs));
+  }
+
+  /// As `map(fn, inputs...)` with Python's keyword arguments (one to three
+  /// input ranges): `map(f, xs, {.chunksize = 64, .buffersize = 4})`. See
+  /// `MapOptions`. With a `buffersize`, `map` reads and submits only the
+  /// first `buffersize` tasks' inputs; the iteration submits the rest (and
+  /// stops doing so once the pool is destroyed, as Python's does once the
+  /// executor is gone); the input ranges passed as lvalues must then
+  /// outlive the iteration.
+  /// Throws: `std::invalid_argument` for a chunksize or buffersize of 0;
+  /// as `submit`.
+  template <class F, std::ranges::input_range R>
+    requires std::invocable<std::decay_t<F>&, std::ranges::range_value_t<R>>
+  auto map(F&& fn, R&& inputs, MapOptions options) {
+    return map_impl(std::forward<F>(fn), std::move(options), std::forward<R>(inputs));
+  }
+  template <class F, std::ranges::input_range R1, std::ranges::input_range R2>
+    requires std::invocable<std::decay_t<F>&, std::ranges::range_value_t<R1>,
+                            std::ranges::range_value_t<R2>>
+  auto map(F&& fn, R1&& xs, R2&& ys, MapOptions options) {
+    return map_impl(std::forward<F>(fn), std::move(options), std::forward<R1>(xs),
+                    std::forward<R2>(ys));
+  }
+  template <class F, std::ranges::input_range R1, std::ranges::input_range R2,
+            std::ranges::input_range R3>
+    requires std::invocable<std::decay_t<F>&, std::ranges::range_value_t<R1>,
+                            std::ranges::range_value_t<R2>, std::ranges::range_value_t<R3>>
+  auto map(F&& fn, R1&& xs, R2&& ys, R3&& zs, MapOptions options) {
+    return map_impl(std::forward<F>(fn), std::move(options), std::forward<R1>(xs),
+                    std::forward<R2>(ys), std::forward<R3>(zs));
   }
 
   /// Stops accepting work: Python's `shutdown(wait, cancel_futures)`.
@@ -273,7 +607,7 @@ public:
   }
 
 private:
-  static std::unique_ptr<detail::PoolCore> make_core(std::size_t max_workers,
+  static std::shared_ptr<detail::PoolCore> make_core(std::size_t max_workers,
                                                      ThreadPoolOptions options) {
     if (max_workers == 0)
       throw std::invalid_argument("ThreadPoolExecutor: max_workers must be greater than 0");
@@ -285,24 +619,42 @@ private:
           std::to_string(static_cast<std::ptrdiff_t>(max_workers)) +
           " as a signed number) is negative or absurdly large; the limit is " +
           std::to_string(max_max_workers));
-    return std::make_unique<detail::PoolCore>(max_workers, std::move(options.initializer),
-                                              std::move(options.thread_name_prefix));
+    const auto stack_min = static_cast<std::size_t>(PTHREAD_STACK_MIN);
+    if (options.stack_size != 0 && options.stack_size < stack_min)
+      throw std::invalid_argument("ThreadPoolExecutor: stack_size " +
+                                  std::to_string(options.stack_size) + " is below the minimum " +
+                                  std::to_string(stack_min));
+    return std::make_shared<detail::PoolCore>(max_workers, std::move(options.initializer),
+                                              std::move(options.thread_name_prefix),
+                                              options.stack_size);
   }
 
-  template <class F, class R>
-  auto map_until(F& fn, R&& inputs, std::optional<detail::Clock::time_point> deadline) {
-    using Result = std::remove_cvref_t<
-        std::invoke_result_t<std::decay_t<F>&, std::ranges::range_value_t<R>>>;
-    std::vector<Future<Result>> futures;
-    if constexpr (std::ranges::sized_range<R>) futures.reserve(std::ranges::size(inputs));
-    for (auto&& x : inputs)
-      futures.push_back(submit(
-          [f = std::decay_t<F>(fn)](auto&& v) mutable -> Result { return f(std::move(v)); },
-          std::forward<decltype(x)>(x)));
-    return MapResult<Result>(std::move(futures), deadline);
+  template <class F, class... Rs>
+  auto map_impl(F&& fn, MapOptions options, Rs&&... inputs) {
+    using Fn = std::decay_t<F>;
+    using V = detail::map_value_t<Fn, std::ranges::range_value_t<Rs>...>;
+    if (options.chunksize == 0)
+      throw std::invalid_argument("ThreadPoolExecutor::map: chunksize must be >= 1");
+    if (options.buffersize && *options.buffersize == 0)
+      throw std::invalid_argument("ThreadPoolExecutor::map: buffersize must be >= 1");
+    std::optional<detail::Clock::time_point> deadline;
+    if (options.timeout) deadline = detail::deadline_after(*options.timeout);
+    auto feed = std::make_unique<detail::MapFeedImpl<V, Fn, Rs...>>(
+        core_, std::forward<F>(fn), options.chunksize, std::forward<Rs>(inputs)...);
+    std::deque<detail::MapPiece<V>> pieces;
+    const bool caller_runs = options.chunksize > 1 && !core_->has_initializer();
+    if (options.buffersize) {
+      for (std::size_t i = 0; i < *options.buffersize; ++i)
+        if (!feed->push_next(pieces))
+          return MapResult<V>(std::move(pieces), nullptr, deadline, caller_runs);
+      return MapResult<V>(std::move(pieces), std::move(feed), deadline, caller_runs);
+    }
+    while (feed->push_next(pieces)) {
+    }
+    return MapResult<V>(std::move(pieces), nullptr, deadline, caller_runs);
   }
 
-  std::unique_ptr<detail::PoolCore> core_;
+  std::shared_ptr<detail::PoolCore> core_;
 };
 
 }  // namespace spindle

@@ -130,31 +130,64 @@ public:
   /// Throws: `std::logic_error` without a state. Thread-safe.
   bool cancel() { return checked("cancel")->cancel(); }
 
-  /// The result, waiting as long as it takes: Python's `result()`. Returns
-  /// a reference into the shared state (void for `Future<void>`), valid as
-  /// long as some copy of the future lives.
+  /// The result, waiting as long as it takes: Python's `result()`. On a
+  /// named future (an lvalue) returns a reference into the shared state
+  /// (void for `Future<void>`), valid as long as some copy of the future
+  /// lives.
   /// Blocks: until done. On a `ThreadPoolExecutor` worker, a task of the
   /// same pool that no worker has started runs right here (see "Waiting
   /// inside the pool" in executor.hpp).
   /// Throws: the task's own exception, unchanged; `CancelledError` if
-  /// cancelled; `RecursionError` if such runs nest 1000 deep;
-  /// `std::logic_error` without a state. Thread-safe.
-  decltype(auto) result() const {
+  /// cancelled; `RecursionError` if such runs nest 1000 deep or the stack
+  /// runs short; `std::logic_error` without a state or after
+  /// `take_result()`. Thread-safe.
+  decltype(auto) result() const& {
     auto* s = checked("result");
     s->wait_until(std::nullopt);
     return get(s);
+  }
+
+  /// `result()` on a temporary (`pool.submit(f).result()`): returns the
+  /// value itself, `T` by value, so nothing dangles once the temporary is
+  /// gone. The value is moved out if this handle is the only one left (no
+  /// copy can see it), copied if other copies share the state; a move-only
+  /// `T` is always moved out, as by `take_result()`, so other copies then
+  /// throw `std::logic_error` from `result()`. Blocks and throws as
+  /// `result()`.
+  auto result() && {
+    auto* s = checked("result");
+    s->wait_until(std::nullopt);
+    return take_or_copy(s);
   }
 
   /// As `result()`, waiting at most `timeout`: Python's `result(timeout)`.
   /// A zero or negative timeout only checks. Blocks: at most about `timeout`.
   /// Throws: `TimeoutError` if not done in time, and as `result()`.
   template <class Rep, class Period>
-  decltype(auto) result(std::chrono::duration<Rep, Period> timeout) const {
-    auto* s = checked("result");
-    if (!s->done() && !s->wait_until(detail::deadline_after(timeout)))
-      throw TimeoutError("Future::result: not done after " + detail::seconds_text(seconds(timeout)) +
-                         " s");
-    return get(s);
+  decltype(auto) result(std::chrono::duration<Rep, Period> timeout) const& {
+    return get(wait_for_result(timeout));
+  }
+
+  /// As `result() &&`, waiting at most `timeout`.
+  template <class Rep, class Period>
+  auto result(std::chrono::duration<Rep, Period> timeout) && {
+    return take_or_copy(wait_for_result(timeout));
+  }
+
+  /// Moves the value out of the shared state and returns it: how a
+  /// move-only result (a `std::unique_ptr`) leaves a future. No Python
+  /// counterpart (Python shares objects). Afterwards `result()` and
+  /// `take_result()` on this future and on every copy throw
+  /// `std::logic_error`; `done()`, `exception()` and the rest still work.
+  /// Blocks: until done, as `result()`.
+  /// Throws: as `result()`; `std::logic_error` if already taken (exactly one
+  /// caller wins). Thread-safe against other takers, but a `result()`
+  /// reference obtained earlier on a copy then refers to a moved-from value.
+  T take_result() requires(!std::is_void_v<T>)
+  {
+    auto* s = checked("take_result");
+    s->wait_until(std::nullopt);
+    return take(s);
   }
 
   /// The task's exception, or a null pointer if it succeeded: Python's
@@ -245,13 +278,55 @@ private:
     return state_;
   }
 
-  static decltype(auto) get(detail::ResultState<T>* s) {
+  template <class Rep, class Period>
+  detail::ResultState<T>* wait_for_result(std::chrono::duration<Rep, Period> timeout) const {
+    auto* s = checked("result");
+    if (!s->done() && !s->wait_until(detail::deadline_after(timeout)))
+      throw TimeoutError("Future::result: not done after " + detail::seconds_text(seconds(timeout)) +
+                         " s");
+    return s;
+  }
+
+  static void check_outcome(detail::ResultState<T>* s) {
     if (s->status() == detail::st_cancelled) throw CancelledError();
     if (s->error_) std::rethrow_exception(s->error_);
+    if constexpr (!std::is_void_v<T>) {
+      if (s->taken_.load(std::memory_order_acquire))
+        throw std::logic_error(
+            "spindle::Future::result: the value was moved out by take_result() (or by result() "
+            "on a temporary future of a move-only type)");
+    }
+  }
+
+  static decltype(auto) get(detail::ResultState<T>* s) {
+    check_outcome(s);
     if constexpr (std::is_void_v<T>) {
       return;
     } else {
       return static_cast<const T&>(*s->value_);
+    }
+  }
+
+  static T take(detail::ResultState<T>* s) {
+    if (s->status() == detail::st_cancelled) throw CancelledError();
+    if (s->error_) std::rethrow_exception(s->error_);
+    if (s->taken_.exchange(true, std::memory_order_acq_rel))
+      throw std::logic_error("spindle::Future::take_result: the value was already moved out");
+    return std::move(*s->value_);
+  }
+
+  // result() on a temporary: see its comment.
+  T take_or_copy(detail::ResultState<T>* s) const {
+    if constexpr (std::is_void_v<T>) {
+      check_outcome(s);
+    } else if constexpr (!std::is_copy_constructible_v<T>) {
+      return take(s);
+    } else {
+      check_outcome(s);
+      // refs() == 1 read by this holder: no other handle exists or can
+      // appear, so nobody can observe the move.
+      if (s->refs() == 1) return std::move(*s->value_);
+      return *s->value_;
     }
   }
 
@@ -320,6 +395,21 @@ public:
       }
     }
     return state_->try_finish();
+  }
+
+  /// Marks the future running, or reports that it was cancelled: Python's
+  /// `Future.set_running_or_notify_cancel()`. Call it before starting the
+  /// work: true means the future is now running (`cancel()` returns false
+  /// from then on), false means it was cancelled first (the work should not
+  /// run; waiters and callbacks were already woken by the cancel).
+  /// It lives on Promise, not on Future, because only the producer may
+  /// change the state (Python has one object for both roles).
+  /// Throws: `std::logic_error` if already running or done (a result or
+  /// exception was set), or on a moved-from promise. Never blocks.
+  /// Thread-safe.
+  bool set_running_or_notify_cancel() {
+    checked();
+    return state_->set_running_or_notify_cancel();
   }
 
   /// Stores an exception for `result()` to rethrow: Python's

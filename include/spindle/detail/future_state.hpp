@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <climits>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -16,6 +17,8 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+
+#include <pthread.h>
 
 #include "../errors.hpp"
 #include "spin_lock.hpp"
@@ -88,15 +91,49 @@ inline thread_local const void* tl_pool = nullptr;
 /// How many tasks this thread is running inline, one inside another.
 inline thread_local unsigned tl_inline_depth = 0;
 
+/// The lowest stack address at which this thread may still start a nested
+/// task inline (the stack's low end plus a safety margin), or 0 if unknown
+/// (not a pool worker). Set once at the start of each worker thread.
+inline thread_local std::uintptr_t tl_stack_floor = 0;
+
+/// How much stack must be left for a nested task to run inline: 64 KiB or a
+/// sixteenth of the stack, whichever is more (512 KiB of glibc's default
+/// 8 MiB). It has to hold the nested task's frames up to the next wait.
+constexpr std::size_t inline_stack_margin(std::size_t stack_size) noexcept {
+  constexpr std::size_t min_margin = std::size_t{64} * 1024;
+  return stack_size / 16 > min_margin ? stack_size / 16 : min_margin;
+}
+
+/// Records the calling thread's stack bounds (pthread_getattr_np) for
+/// check_inline_depth. Leaves the floor unset if the bounds are unknown.
+inline void record_stack_bounds() noexcept {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+  void* low = nullptr;
+  std::size_t size = 0;
+  if (pthread_attr_getstack(&attr, &low, &size) == 0 && low != nullptr)
+    tl_stack_floor = reinterpret_cast<std::uintptr_t>(low) + inline_stack_margin(size);
+  pthread_attr_destroy(&attr);
+}
+
 /// Throws `RecursionError` if this thread already runs 1000 tasks inline,
-/// one inside another (Python's default recursion limit), instead of
-/// growing the stack until it overflows.
+/// one inside another (Python's default recursion limit), or if less stack
+/// is left than `inline_stack_margin` (tasks with big frames overflow the
+/// stack long before 1000 levels), instead of growing the stack until it
+/// overflows.
 inline void check_inline_depth() {
   constexpr unsigned max_depth = 1000;
   if (tl_inline_depth >= max_depth)
     throw RecursionError("a pool worker waited on futures nested " + std::to_string(max_depth) +
                          " deep (each wait runs the awaited task on the waiting thread); "
                          "let tasks wait on fewer levels of tasks they submit");
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (here < tl_stack_floor)
+    throw RecursionError("a pool worker waited on futures nested " +
+                         std::to_string(tl_inline_depth) +
+                         " deep and its stack is nearly used up (each wait runs the awaited task "
+                         "on the waiting thread); let tasks wait on fewer levels of tasks they "
+                         "submit, or give the workers more stack (ThreadPoolOptions::stack_size)");
 }
 
 /// Counts one task run inline on this thread for as long as it lives.
@@ -165,7 +202,7 @@ inline void report_callback_exception(std::exception_ptr e) noexcept {
 /// acquire before they read the value.
 class StateBase {
 public:
-  explicit StateBase(std::uint32_t refs) noexcept : refs_(refs) {}
+  explicit StateBase(std::uint32_t initial_refs) noexcept : refs_(initial_refs) {}
   StateBase(const StateBase&) = delete;
   StateBase& operator=(const StateBase&) = delete;
   virtual ~StateBase() {
@@ -243,6 +280,24 @@ public:
       }
     }
   }
+
+  /// Python's `set_running_or_notify_cancel` for a Promise: pending ->
+  /// running (true); false if cancelled (waiters and callbacks were already
+  /// woken by the cancel). Throws `std::logic_error` if running or finished.
+  bool set_running_or_notify_cancel() {
+    if (try_start()) return true;
+    switch (status()) {
+      case st_cancelled: return false;
+      case st_running:
+        throw std::logic_error("spindle::Promise::set_running_or_notify_cancel: already running");
+      default:
+        throw std::logic_error("spindle::Promise::set_running_or_notify_cancel: already done");
+    }
+  }
+
+  /// The number of handles and queue entries sharing this state. Exact only
+  /// when 1 is read by a holder (nobody else can then make a new one).
+  std::uint32_t refs() const noexcept { return refs_.load(std::memory_order_acquire); }
 
   /// Claims the right to set a Promise's result; only the first caller wins.
   bool claim() noexcept { return !claimed_.exchange(true, std::memory_order_acq_rel); }
@@ -405,6 +460,9 @@ public:
   using StateBase::StateBase;
   // Engaged once finished without an exception; written before completion.
   std::optional<T> value_;
+  // Set by Future::take_result (and result() on a temporary of a move-only
+  // T): the value was moved out; later reads throw std::logic_error.
+  std::atomic<bool> taken_{false};
 };
 
 template <>

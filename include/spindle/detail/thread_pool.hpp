@@ -35,7 +35,8 @@ class PoolCore;
 /// when nothing else could (see PoolCore::should_help).
 class WorkerContext final : public Helper {
 public:
-  WorkerContext(PoolCore& core, std::size_t index) noexcept : core(core), index(index) {}
+  WorkerContext(PoolCore& pool, std::size_t worker_index) noexcept
+      : core(pool), index(worker_index) {}
   void help_until(bool (*ready)(const void*), const void* ctx) noexcept override;
   void wake() noexcept override;
 
@@ -73,14 +74,18 @@ inline thread_local WorkerContext* tl_worker = nullptr;
 /// `threads_mutex_` before `idle_lock_`, which is taken last of all.
 class PoolCore {
 public:
-  PoolCore(std::size_t max_workers, std::function<void()> initializer, std::string name_prefix)
+  PoolCore(std::size_t max_workers, std::function<void()> initializer, std::string name_prefix,
+           std::size_t stack_size = 0)
       : max_workers_(max_workers), slots_(std::make_unique<Slot[]>(max_workers)),
-        initializer_(std::move(initializer)), name_prefix_(std::move(name_prefix)) {}
+        initializer_(std::move(initializer)), name_prefix_(std::move(name_prefix)),
+        stack_size_(stack_size) {}
   PoolCore(const PoolCore&) = delete;
   PoolCore& operator=(const PoolCore&) = delete;
   ~PoolCore() { shutdown(true, false); }
 
   std::size_t max_workers() const noexcept { return max_workers_; }
+  /// Whether workers run an initializer (then no other thread may run tasks).
+  bool has_initializer() const noexcept { return static_cast<bool>(initializer_); }
 
   /// Queues `task` (holding the queue's reference) and makes sure a worker
   /// will run it. Throws ExecutorShutdown/BrokenExecutor with nothing
@@ -162,8 +167,12 @@ public:
     // there is to run the queued work (see should_help); let them re-check.
     stop_spawning(n);
     lock.unlock();
-    for (std::size_t i = 0; i < n; ++i)
-      if (slots_[i].thread.joinable()) slots_[i].thread.join();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (slots_[i].has_thread) {
+        pthread_join(slots_[i].thread, nullptr);
+        slots_[i].has_thread = false;
+      }
+    }
     lock.lock();
     joined_ = true;
     joined_cv_.notify_all();
@@ -356,7 +365,10 @@ private:
     // local.size(), stored under lock; read without it as a hint, so idle
     // workers skip empty queues without taking their locks.
     std::atomic<std::size_t> hint{0};
-    std::thread thread;  // guarded by PoolCore::threads_mutex_
+    // The worker's thread (pthread, for the stack size), joinable if
+    // has_thread. Guarded by PoolCore::threads_mutex_.
+    pthread_t thread{};
+    bool has_thread = false;
   };
 
   [[noreturn]] void throw_closed() {
@@ -500,7 +512,7 @@ private:
     // look into its queue when they steal.
     started_.store(index + 1, std::memory_order_release);
     try {
-      slots_[index].thread = std::thread([this, index] { worker_main(index); });
+      start_thread(index);
     } catch (...) {
       started_.store(index, std::memory_order_release);
       searching_.fetch_sub(1, std::memory_order_seq_cst);
@@ -509,6 +521,41 @@ private:
       // it (its futures get BrokenExecutor) instead of leaving it pending.
       if (index == 0) break_pool(std::current_exception());
     }
+  }
+
+  struct ThreadStart {
+    PoolCore* core;
+    std::size_t index;
+  };
+
+  // Starts worker `index` with pthread_create (std::thread cannot set a
+  // stack size). Throws std::system_error if the thread does not start.
+  void start_thread(std::size_t index) {
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc != 0) throw std::system_error(rc, std::generic_category(), "pthread_attr_init");
+    struct AttrGuard {
+      pthread_attr_t* a;
+      ~AttrGuard() { pthread_attr_destroy(a); }
+    } guard{&attr};
+    if (stack_size_ != 0) {
+      rc = pthread_attr_setstacksize(&attr, stack_size_);
+      if (rc != 0)
+        throw std::system_error(rc, std::generic_category(),
+                                "ThreadPoolOptions::stack_size " + std::to_string(stack_size_));
+    }
+    auto start = std::make_unique<ThreadStart>(ThreadStart{this, index});
+    rc = pthread_create(
+        &slots_[index].thread, &attr,
+        [](void* arg) -> void* {
+          const std::unique_ptr<ThreadStart> s(static_cast<ThreadStart*>(arg));
+          s->core->worker_main(s->index);
+          return nullptr;
+        },
+        start.get());
+    if (rc != 0) throw std::system_error(rc, std::generic_category(), "pthread_create");
+    (void)start.release();  // the thread owns it now
+    slots_[index].has_thread = true;
   }
 
   // The pool cannot run work: close it and fail everything queued, as
@@ -554,6 +601,7 @@ private:
 
   void worker_main(std::size_t index) noexcept {
     set_thread_name(index);
+    record_stack_bounds();
     WorkerContext context(*this, index);
     tl_worker = &context;
     tl_helper = &context;
@@ -632,6 +680,7 @@ private:
   std::unique_ptr<Slot[]> slots_;
   const std::function<void()> initializer_;
   const std::string name_prefix_;
+  const std::size_t stack_size_;  // 0: the system's default
 
   alignas(64) SpinLock global_lock_;
   TaskList global_;     // guarded by global_lock_
