@@ -1813,6 +1813,149 @@ TEMPLATE_TEST_CASE("A moved queue iterator keeps its item and its task_done book
   REQUIRE_THROWS_AS(q.task_done(), std::logic_error);
 }
 
+// ---------------------------------------------------------------------------
+// SimpleQueue
+
+template <class Q>
+concept HasTaskAccounting = requires(Q& q) { q.task_done(); };
+template <class Q>
+concept HasJoin = requires(Q& q) { q.join(); };
+template <class Q>
+concept HasFull = requires(Q& q) { q.full(); };
+
+TEST_CASE("SimpleQueue is an unbounded FIFO whose puts never block and which has no task "
+          "accounting",
+          "[queue][simple]") {
+  static_assert(!HasTaskAccounting<spindle::SimpleQueue<int>>);
+  static_assert(!HasJoin<spindle::SimpleQueue<int>>);
+  static_assert(!HasFull<spindle::SimpleQueue<int>>);
+  spindle::SimpleQueue<int> q;
+  REQUIRE(q.empty());
+  constexpr int n = 1000;  // many internal blocks
+  for (int i = 0; i < n; ++i) q.put(i);
+  q.put(n, 1s);
+  q.put_nowait(n + 1);
+  int lvalue = n + 2;
+  REQUIRE(q.try_put(lvalue));
+  REQUIRE(q.try_put(n + 3));
+  REQUIRE(q.qsize() == n + 4);
+  for (int i = 0; i < n + 4; i += 4) {
+    REQUIRE(q.get() == i);
+    REQUIRE(q.get(1s) == i + 1);
+    REQUIRE(q.get_nowait() == i + 2);
+    REQUIRE(q.try_get() == i + 3);
+  }
+  REQUIRE(q.empty());
+  REQUIRE_THROWS_AS(q.get_nowait(), QueueEmpty);
+  REQUIRE_FALSE(q.try_get().has_value());
+  const auto start = Clock::now();
+  REQUIRE_THROWS_AS(q.get(20ms), QueueEmpty);
+  REQUIRE(Clock::now() - start >= 20ms);
+  REQUIRE_FALSE(q.try_get(1ms).has_value());
+}
+
+TEST_CASE("SimpleQueue closes as ClosableQueue does: puts throw, gets drain, range-for ends",
+          "[queue][simple]") {
+  spindle::SimpleQueue<std::unique_ptr<int>> q;
+  q.put(std::make_unique<int>(1));
+  q.put(std::make_unique<int>(2));
+  REQUIRE_FALSE(q.closed());
+  q.close();
+  q.close();  // idempotent
+  REQUIRE(q.closed());
+  REQUIRE_THROWS_AS(q.put(std::make_unique<int>(3)), QueueClosed);
+  REQUIRE_THROWS_AS(q.put_nowait(std::make_unique<int>(3)), QueueClosed);
+  auto kept = std::make_unique<int>(4);
+  REQUIRE_FALSE(q.try_put(std::move(kept)));
+  REQUIRE(kept != nullptr);  // a failed try_put leaves the item with the caller
+  REQUIRE(*q.get() == 1);
+  std::vector<int> rest;
+  for (auto&& p : q) rest.push_back(*p);
+  REQUIRE(rest == std::vector<int>{2});
+  REQUIRE_THROWS_AS(q.get(), QueueClosed);
+  REQUIRE_THROWS_AS(q.get_nowait(), QueueClosed);
+  REQUIRE_FALSE(q.try_get().has_value());
+}
+
+TEST_CASE("close wakes a consumer blocked in SimpleQueue::get", "[queue][simple]") {
+  spindle::SimpleQueue<int> q;
+  std::atomic<bool> closed_seen{false};
+  Watched consumer(q, [&] {
+    try {
+      (void)q.get();
+    } catch (const QueueClosed&) {
+      closed_seen = true;
+    }
+  });
+  REQUIRE(consumer.wait_blocked());
+  q.close();
+  consumer.join();
+  REQUIRE(closed_seen.load());
+}
+
+TEST_CASE("SimpleQueue MPMC: with close racing the puts, every item that landed is gotten exactly "
+          "once",
+          "[queue][simple][stress]") {
+  const int rounds = 40 / stress_scale;
+  constexpr int producers = 4;
+  constexpr int consumers = 4;
+  const int per_producer = 5000 / stress_scale;
+  std::string problem;
+  for (int round = 0; round < rounds && problem.empty(); ++round) {
+    spindle::SimpleQueue<int> q;
+    std::vector<std::atomic<int>> seen(static_cast<std::size_t>(producers * per_producer));
+    std::atomic<long> landed{0};
+    std::atomic<long> gotten{0};
+    std::latch start(producers + consumers + 1);
+    std::vector<std::thread> threads;
+    for (int p = 0; p < producers; ++p)
+      threads.emplace_back([&, p] {
+        start.arrive_and_wait();
+        for (int i = 0; i < per_producer; ++i) {
+          const int id = p * per_producer + i;
+          if (i % 2 == 0) {
+            if (!q.try_put(int{id})) return;
+          } else {
+            try {
+              q.put(id);
+            } catch (const QueueClosed&) {
+              return;
+            }
+          }
+          landed.fetch_add(1);
+        }
+      });
+    for (int c = 0; c < consumers; ++c)
+      threads.emplace_back([&, c] {
+        start.arrive_and_wait();
+        auto take = [&](int id) {
+          seen[static_cast<std::size_t>(id)].fetch_add(1);
+          gotten.fetch_add(1);
+        };
+        if (c % 2 == 0) {
+          for (int id : q) take(id);
+        } else {
+          try {
+            for (;;) take(q.get());
+          } catch (const QueueClosed&) {
+          }
+        }
+      });
+    start.arrive_and_wait();
+    // Close while the producers are still putting (round-dependent point).
+    while (landed.load() < (round % 4) * per_producer) std::this_thread::yield();
+    q.close();
+    for (auto& t : threads) t.join();
+    if (!q.empty()) problem = "round " + std::to_string(round) + ": items left behind";
+    if (landed.load() != gotten.load())
+      problem = "round " + std::to_string(round) + ": " + std::to_string(landed.load()) +
+                " landed, " + std::to_string(gotten.load()) + " gotten";
+    for (std::size_t i = 0; i < seen.size() && problem.empty(); ++i)
+      if (seen[i].load() > 1) problem = "item " + std::to_string(i) + " gotten twice";
+  }
+  REQUIRE(problem == "");
+}
+
 // clang 14 cannot compile libstdc++ 12's <ranges> adaptors (even over a
 // std::vector), so the tsan build (clang) runs the hand-counted loop below
 // instead; the dev and asan builds (g++) run both.

@@ -556,4 +556,80 @@ public:
       : Base(maxsize, detail::HeapPolicy<Compare>{std::move(compare)}) {}
 };
 
+/// An unbounded closable FIFO queue without task accounting: Python's
+/// `queue.SimpleQueue`, plus `close()` as every spindle queue has.
+///
+/// Semantics: as `ClosableQueue` with maxsize 0, minus `task_done()`,
+/// `join()`, `full()` and `maxsize()` (Python's SimpleQueue has none of
+/// them). `put` never blocks (the queue is unbounded); it throws only
+/// `QueueClosed` (and `std::bad_alloc`). `put(item, timeout)` and
+/// `put_nowait(item)` exist for code written against `ClosableQueue`, as
+/// Python keeps `block` and `timeout` on SimpleQueue.put; they never wait.
+/// Gets, `try_get`, `close()`, `closed()`, `qsize()`, `empty()` and
+/// range-for behave as `ClosableQueue`'s (range-for ends once the queue is
+/// closed and drained), so a SimpleQueue can feed a `Pipeline` stage.
+///
+/// Not async-signal-safe, unlike Python's claim of reentrancy for
+/// SimpleQueue.put (which holds for Python-level signal handlers, which run
+/// between bytecodes, not inside a C signal handler): a put allocates a new
+/// 31-slot block every 31 items (malloc is not async-signal-safe), and a
+/// put in a handler that interrupted a put on the same thread while that
+/// put was installing a block would wait for it forever. From a signal
+/// handler, set a `std::atomic<bool>` or an `Event` (`Event::set` is
+/// async-signal-safe, see event.hpp), or call `Pipeline::request_stop()`,
+/// and let a normal thread put.
+///
+/// Thread-safe: every member may be called from any number of threads at
+/// once; a successful put happens-before the get that returns its item.
+///
+/// ```
+/// spindle::SimpleQueue<std::string> log;
+/// std::thread writer([&] { for (std::string line : log) std::puts(line.c_str()); });
+/// log.put("started");   // never blocks
+/// log.close();          // the writer's loop ends once the queue is drained
+/// writer.join();
+/// ```
+template <class T>
+class SimpleQueue : private BasicQueue<T, detail::FifoStorage<T>> {
+  using Base = BasicQueue<T, detail::FifoStorage<T>>;
+
+public:
+  using typename Base::size_type;
+  using typename Base::value_type;
+
+  /// An empty, open, unbounded queue. Never blocks.
+  SimpleQueue() : Base(0) {}
+
+  /// Puts `item`: Python's `SimpleQueue.put(item)`. Never blocks.
+  /// Throws: `QueueClosed` if the queue is closed (the item is destroyed
+  /// with the exception; use `try_put` to keep it). Thread-safe.
+  void put(T item) { Base::put_nowait(std::move(item)); }
+
+  /// As `put(item)`; the timeout is ignored since a put never waits (as
+  /// Python's `SimpleQueue.put(item, timeout=...)`). Thread-safe.
+  template <class Rep, class Period>
+  void put(T item, std::chrono::duration<Rep, Period>) {
+    Base::put_nowait(std::move(item));
+  }
+
+  /// As `put(item)`: Python's `SimpleQueue.put_nowait(item)`. Never blocks.
+  void put_nowait(T item) { Base::put_nowait(std::move(item)); }
+
+  /// Puts `item` unless the queue is closed; false then, leaving `item`
+  /// untouched with the caller. Never blocks. Thread-safe.
+  bool try_put(T&& item) { return Base::try_put(std::move(item)); }
+  /// Copies `item` in unless the queue is closed; false then.
+  bool try_put(const T& item) { return Base::try_put(item); }
+
+  using Base::begin;
+  using Base::close;
+  using Base::closed;
+  using Base::empty;
+  using Base::end;
+  using Base::get;
+  using Base::get_nowait;
+  using Base::qsize;
+  using Base::try_get;
+};
+
 }  // namespace spindle
