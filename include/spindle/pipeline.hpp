@@ -110,6 +110,10 @@ struct StageState {
 ///   the last output queue keeps whatever reached it. `join()` rethrows the
 ///   first exception, every time it is called. A stage function that never
 ///   returns cannot be interrupted: stopping waits for it.
+/// - **Ctrl-C**: a signal handler may call `request_stop()` (async-signal-
+///   safe: an atomic flag and an `Event::set`); a watcher thread the
+///   pipeline starts with its first stage, asleep until then, calls
+///   `stop()`. No other member may be called from a signal handler.
 /// - A stage's `put` that throws `QueueClosed` after `stop()` drops its item
 ///   quietly (that is what stopping means). Before `stop()`, it means someone
 ///   closed an output queue while the stage was still producing: that is a
