@@ -6,6 +6,7 @@
 #include <spindle/queue.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -22,6 +23,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include <pthread.h>
 
 #include "support/thread_state.hpp"
 
@@ -487,6 +490,93 @@ TEST_CASE("stop() cancels a running pipeline: join returns normally and queue jo
   REQUIRE(q0.qsize() == 0);
   REQUIRE(q1.qsize() == 0);
   REQUIRE(q2.closed());
+}
+
+// The pipeline a SIGINT handler stops (set before the handler is installed).
+std::atomic<Pipeline*> sigint_pipeline{nullptr};
+extern "C" void stop_pipeline_on_signal(int) {
+  if (Pipeline* p = sigint_pipeline.load()) p->request_stop();
+}
+
+// Installs `stop_pipeline_on_signal` for SIGINT for the scope's duration.
+struct SigintHandler {
+  struct sigaction old {};
+  SigintHandler() {
+    struct sigaction sa {};
+    sa.sa_handler = stop_pipeline_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+  }
+  ~SigintHandler() { sigaction(SIGINT, &old, nullptr); }
+};
+
+TEST_CASE("request_stop() from a SIGINT handler stops a pipeline whose input nobody closes",
+          "[pipeline][signal]") {
+  ClosableQueue<int> q0, q1, q2;
+  std::atomic<int> processed{0};
+  spindle::Event flowing;
+  Pipeline pipeline;
+  pipeline.stage(q0, q1, 2, [](int x) { return x; }).stage(q1, q2, 2, [&](int x) {
+    if (processed.fetch_add(1) == 9) flowing.set();
+    return x;
+  });
+  for (int i = 0; i < 10; ++i) q0.put(i);
+  flowing.wait();  // every worker now waits on an open, empty queue
+  sigint_pipeline.store(&pipeline);
+  SigintHandler handler;
+  SECTION("raised in the test thread") { REQUIRE(std::raise(SIGINT) == 0); }
+  SECTION("sent to a thread blocked in a queue") {
+    std::thread blocked([&] { (void)q0.try_get(60s); });
+    // pthread_kill, since blocked's handle is all we have; the handler may
+    // run on it while it sleeps in the futex (EINTR is a spurious wake-up).
+    REQUIRE(pthread_kill(blocked.native_handle(), SIGINT) == 0);
+    blocked.join();  // ends once the watcher closed q0
+  }
+  REQUIRE_NOTHROW(pipeline.join());  // returns: the request stopped it
+  sigint_pipeline.store(nullptr);
+  REQUIRE(pipeline.stop_requested());
+  REQUIRE(pipeline.stopped());
+  REQUIRE(q0.closed());
+  REQUIRE(q1.closed());
+  REQUIRE(q2.closed());
+  REQUIRE(q2.qsize() == 10);  // what got through before the stop is kept
+  REQUIRE(q0.join(10s));
+}
+
+TEST_CASE("request_stop() from another thread, and before the first stage, stops the pipeline",
+          "[pipeline][signal]") {
+  SECTION("from another thread while running") {
+    ClosableQueue<int> in, out;
+    Pipeline pipeline;
+    pipeline.stage(in, out, 3, [](int x) { return x; });
+    std::thread([&] { pipeline.request_stop(); }).join();
+    REQUIRE_NOTHROW(pipeline.join());
+    REQUIRE(in.closed());
+    REQUIRE(out.closed());
+    pipeline.request_stop();  // idempotent
+  }
+  SECTION("before any stage: the first stage is stopped at once") {
+    ClosableQueue<int> in, out;
+    Pipeline pipeline;
+    pipeline.request_stop();
+    REQUIRE(pipeline.stop_requested());
+    pipeline.stage(in, out, 2, [](int x) { return x; });
+    REQUIRE_NOTHROW(pipeline.join());
+    REQUIRE(in.closed());
+    REQUIRE(out.closed());
+  }
+  SECTION("never requested: a finished pipeline ends its watcher quietly") {
+    ClosableQueue<int> in, out;
+    {
+      Pipeline pipeline;
+      pipeline.stage(in, out, 1, [](int x) { return x * 2; });
+      in.put(21);
+      in.close();
+      pipeline.join();
+      REQUIRE_FALSE(pipeline.stop_requested());
+    }
+    REQUIRE(out.get() == 42);
+  }
 }
 
 TEST_CASE("a sink stage and a filtering stage returning std::optional", "[pipeline]") {

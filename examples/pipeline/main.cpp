@@ -9,7 +9,9 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -40,6 +42,7 @@ struct Options {
   std::size_t queue_bound = 0;                    // 0: unbounded, as in the book
   double poll_ms = 10.0;                          // the book's time.sleep(0.01)
   bool polling = true;
+  bool until_signal = false;
 };
 
 constexpr const char* usage_text = R"(Usage: pipeline [options]
@@ -62,6 +65,11 @@ Options:
                      empty (default 10, the book's time.sleep(0.01));
                      0 spins without sleeping
   --no-polling       run only the blocking pipeline
+  --until-signal     feed the blocking pipeline without end until SIGINT
+                     (Ctrl-C): the handler calls Pipeline::request_stop(),
+                     the only async-signal-safe member; prints the items
+                     finished and exits 0 (queues bounded at 64 unless
+                     --queue-bound says otherwise)
   --help             show this help and exit
 )";
 
@@ -120,6 +128,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") return std::nullopt;
     if (arg == "--no-polling") {
       options.polling = false;
+      continue;
+    }
+    if (arg == "--until-signal") {
+      options.until_signal = true;
       continue;
     }
     // Both "--name value" and "--name=value".
@@ -236,6 +248,71 @@ Result run_blocking(const Options& o, std::array<std::size_t, 3>& peaks) {
   return r;
 }
 
+std::string workers_text(const Options& o) {
+  return std::to_string(o.workers[0]) + "/" + std::to_string(o.workers[1]) + "/" +
+         std::to_string(o.workers[2]);
+}
+
+// ---------------------------------------------------------------------------
+// --until-signal: an endless producer, stopped by Ctrl-C. A signal handler
+// may only make async-signal-safe calls: Pipeline::request_stop() is one (an
+// atomic flag and a futex wake); stop(), join(), put() and printf are not.
+
+std::atomic<spindle::Pipeline*> sigint_pipeline{nullptr};
+
+extern "C" void on_sigint(int) {
+  if (spindle::Pipeline* p = sigint_pipeline.load()) p->request_stop();
+}
+
+int run_until_signal(const Options& o) {
+  const std::size_t bound = o.queue_bound == 0 ? 64 : o.queue_bound;
+  spindle::ClosableQueue<Photo> download_q(bound), resize_q(bound), upload_q(bound), done_q;
+  auto phase = [](double ms) {
+    return [ms](Photo p) {
+      simulate(ms);
+      ++p.phases_done;
+      return p;
+    };
+  };
+  spindle::Pipeline pipeline;
+  pipeline.stage(download_q, resize_q, o.workers[0], phase(o.work_ms[0]))
+      .stage(resize_q, upload_q, o.workers[1], phase(o.work_ms[1]))
+      .stage(upload_q, done_q, o.workers[2], phase(o.work_ms[2]));
+
+  sigint_pipeline.store(&pipeline);
+  struct sigaction sa {}, old {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGINT, &sa, &old) != 0)
+    throw std::system_error(errno, std::generic_category(), "sigaction");
+
+  // The producer puts until stop() closes download_q (backpressure keeps
+  // the queues at their bound meanwhile).
+  long produced = 0;
+  std::thread producer([&] {
+    try {
+      for (;; ++produced) download_q.put(Photo{produced});
+    } catch (const spindle::QueueClosed&) {
+    }
+  });
+  std::printf("Running until SIGINT (Ctrl-C): %s workers, queues bounded at %zu\n",
+              workers_text(o).c_str(), bound);
+  std::fflush(stdout);
+  pipeline.join();  // returns once the handler's request has stopped every stage
+  producer.join();
+  sigaction(SIGINT, &old, nullptr);
+  sigint_pipeline.store(nullptr);
+
+  std::size_t finished = 0;
+  for (const Photo& p : done_q) {
+    if (p.phases_done != 3) throw std::logic_error("a photo skipped a phase");
+    ++finished;
+  }
+  std::printf("Stopped by SIGINT: %zu items finished, %ld put, the rest dropped\n", finished,
+              produced);
+  return 0;
+}
+
 // ---------------------------------------------------------------------------
 // The book's first version: a deque behind a lock, and workers that poll it.
 
@@ -339,11 +416,6 @@ Result run_polling(const Options& o) {
   return r;
 }
 
-std::string workers_text(const Options& o) {
-  return std::to_string(o.workers[0]) + "/" + std::to_string(o.workers[1]) + "/" +
-         std::to_string(o.workers[2]);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -360,6 +432,7 @@ int main(int argc, char** argv) {
   }
   const Options& o = *parsed;
   try {
+    if (o.until_signal) return run_until_signal(o);
     const std::string queues = o.queue_bound == 0
                                    ? std::string("unbounded queues")
                                    : "queues bounded at " + std::to_string(o.queue_bound);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdint>
@@ -34,6 +35,14 @@ public:
   /// Sets the flag and wakes every waiting thread. Every thread that was
   /// waiting returns true, even if `clear()` follows at once (as Python
   /// guarantees). Thread-safe. Never blocks.
+  ///
+  /// Async-signal-safe (in practice, on Linux): it is a CAS loop on a
+  /// lock-free 32-bit atomic plus, when someone sleeps, one `futex` system
+  /// call through `syscall()`; no lock, no allocation, and errno is
+  /// preserved. So a signal handler may call `set()` (and `is_set()`); the
+  /// other members are for normal threads. (`syscall()` is not on POSIX's
+  /// list of async-signal-safe functions, but glibc's is a plain system
+  /// call that only touches errno.)
   void set() noexcept {
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
@@ -44,7 +53,11 @@ public:
                                        std::memory_order_relaxed))
         break;
     }
-    if (s & waiters_bit_) detail::futex_wake(state_, INT_MAX);
+    if (s & waiters_bit_) {
+      const int saved_errno = errno;  // a signal handler must not change it
+      detail::futex_wake(state_, INT_MAX);
+      errno = saved_errno;
+    }
   }
 
   /// Resets the flag so that later `wait()` calls block. Thread-safe.

@@ -19,6 +19,7 @@
 
 #include "detail/wait.hpp"
 #include "errors.hpp"
+#include "event.hpp"
 #include "queue.hpp"
 
 namespace spindle {
@@ -109,6 +110,10 @@ struct StageState {
 ///   the last output queue keeps whatever reached it. `join()` rethrows the
 ///   first exception, every time it is called. A stage function that never
 ///   returns cannot be interrupted: stopping waits for it.
+/// - **Ctrl-C**: a signal handler may call `request_stop()` (async-signal-
+///   safe: an atomic flag and an `Event::set`); a watcher thread the
+///   pipeline starts with its first stage, asleep until then, calls
+///   `stop()`. No other member may be called from a signal handler.
 /// - A stage's `put` that throws `QueueClosed` after `stop()` drops its item
 ///   quietly (that is what stopping means). Before `stop()`, it means someone
 ///   closed an output queue while the stage was still producing: that is a
@@ -154,6 +159,7 @@ public:
     // only once its input is closed, and the last one closes the output.
     if (running) stop();
     join_threads();
+    end_watcher();
   }
 
   /// Starts a stage of `workers` threads, each putting `fn(item)` on `out`
@@ -255,7 +261,32 @@ public:
     for (const Closer& c : closers_) c.close(c.queue);
   }
 
-  /// True once `stop()` was called or a stage failed. Thread-safe. Never blocks.
+  /// Asks for `stop()` from a signal handler (Ctrl-C): async-signal-safe.
+  /// It only stores a lock-free atomic flag and sets an `Event` (a CAS on a
+  /// lock-free atomic plus one `futex` wake system call; errno preserved);
+  /// a watcher thread of the pipeline, asleep on that Event, then calls
+  /// `stop()`: every queue is closed, the workers drop what is left and end,
+  /// and `join()` returns (normally, unless a stage had failed).
+  ///
+  /// ```
+  /// spindle::Pipeline* running = nullptr;  // set before installing the handler
+  /// extern "C" void on_sigint(int) { running->request_stop(); }
+  /// ```
+  /// Async-signal-safe: only `request_stop()` and `stop_requested()`; every
+  /// other member takes a lock or allocates. The pipeline must outlive the
+  /// handler's use of it (restore the old handler before destroying it).
+  /// A request before the first `stage()` stops the pipeline as that stage
+  /// starts. Idempotent. Never blocks. Thread-safe (any thread may call it).
+  void request_stop() noexcept {
+    stop_requested_.store(true, std::memory_order_release);
+    wake_watcher_.set();
+  }
+
+  /// True once `request_stop()` was called. Async-signal-safe, never blocks.
+  bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
+
+  /// True once `stop()` was called or a stage failed (or the watcher acted
+  /// on `request_stop()`). Thread-safe. Never blocks.
   bool stopped() const noexcept { return stopping_.load(); }
 
 private:
@@ -287,6 +318,23 @@ private:
 
   template <class OutQ, class V>
   void put_result(OutQ& out, V&& value);
+
+  // The thread that turns request_stop() into stop(): started with the
+  // first stage (caller holds m_), ended by the destructor. It sleeps on
+  // wake_watcher_, which only request_stop() and end_watcher() set.
+  void start_watcher() {
+    if (watcher_.joinable()) return;
+    watcher_ = std::thread([this] {
+      wake_watcher_.wait();
+      if (stop_requested_.load(std::memory_order_acquire)) stop();
+    });
+  }
+
+  void end_watcher() noexcept {
+    if (!watcher_.joinable()) return;
+    wake_watcher_.set();  // no-op if request_stop() set it already
+    watcher_.join();
+  }
 
   void fail(std::exception_ptr error) noexcept {
     {
@@ -347,6 +395,12 @@ private:
   // put fails because of that close (it synchronizes through the queue's
   // lock) is guaranteed to read true.
   std::atomic<bool> stopping_{false};
+  // request_stop()'s flag and the watcher's wake-up: lock-free, so a signal
+  // handler may touch them (static_assert below).
+  std::atomic<bool> stop_requested_{false};
+  Event wake_watcher_;
+  std::thread watcher_;  // started under m_ by the first stage, joined by the destructor
+  static_assert(std::atomic<bool>::is_always_lock_free);
 };
 
 // ---------------------------------------------------------------------------
@@ -358,6 +412,7 @@ void Pipeline::add_stage(InQ& in, OutQ* out, std::size_t workers, Fn fn) {
     throw std::invalid_argument("spindle::Pipeline::stage: workers must be at least 1, got 0");
   auto state = std::make_shared<detail::StageState<Fn>>(std::move(fn), workers);
   std::unique_lock lock(m_);
+  start_watcher();
   closers_.reserve(closers_.size() + 2);
   closers_.push_back({static_cast<void*>(&in), &close_queue<InQ>});
   if constexpr (!std::is_same_v<OutQ, detail::NoOutput>)

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "detail/fifo_storage.hpp"
+#include "detail/queue_iteration.hpp"
 #include "detail/queue_storage.hpp"
 #include "detail/wait.hpp"
 #include "errors.hpp"
@@ -33,7 +34,11 @@ namespace spindle {
 ///   the items already in the queue, then throw `QueueClosed`. A put racing
 ///   `close()` either lands (and will be gotten) or throws: never lost.
 /// - `task_done()` / `join()` count items as Python's do; iterating with
-///   range-for marks each item done as the loop moves past it.
+///   range-for marks each item done as the loop moves past it, unless the
+///   body marked it with `task_done()` (see `task_done`), so
+///   `for (T x : q) { work(x); q.task_done(); }` counts each item once.
+/// - Range-for takes items lazily, so `q | std::views::take(n)` takes
+///   exactly n items.
 /// - Timeouts are `std::chrono` durations; a zero or negative timeout means
 ///   "do not wait" (Python treats a negative timeout as an error; C++ callers
 ///   compute timeouts as differences, so we clamp, as Abseil does).
@@ -172,12 +177,28 @@ public:
 
   /// Marks one item gotten from the queue as processed: Python's
   /// `task_done()`. When every item ever put is done, `join()` returns.
+  ///
+  /// Inside a range-for body: the first `task_done()` the iterating thread
+  /// calls on this queue during an iteration marks the loop's current item
+  /// (the innermost loop's, if loops over one queue nest), and the loop then
+  /// does not mark it again. So both `for (T x : q) work(x);` and the
+  /// Python port `for (T x : q) { work(x); q.task_done(); }` count each
+  /// item once, and `join()` cannot return while `work(x)` runs. Further
+  /// calls in the same iteration count as usual (e.g. for items the body
+  /// took with `get()`: call task_done once for the loop's item and once
+  /// for each of those). Only the iterating thread's own calls are matched
+  /// to its loop: a call from any other thread counts as usual, so handing
+  /// a loop's item to another thread to mark done counts it twice (use
+  /// `get()` for hand-offs).
+  ///
   /// Never blocks. Throws: `std::logic_error` if called more times than
   /// items were put (Python's ValueError). Thread-safe.
   void task_done() {
+    detail::IterationFrame* loop = detail::innermost_frame(this);
     if (!release_task())
       throw std::logic_error("spindle queue: task_done() called more times than items were put (" +
                              std::to_string(storage_.pushed()) + " put, all of them done)");
+    if (loop != nullptr) loop->marked = true;
   }
 
   /// Blocks until every item ever put has been marked done: Python's
@@ -208,10 +229,20 @@ public:
 
   /// Range-for support: `for (T item : queue)` gets items until the queue is
   /// closed and drained, and marks each item done (`task_done()`) when the
-  /// loop moves past it, also when the body breaks or throws. The iterator
-  /// yields `T&&`, so move-only items work (`for (auto&& x : q)` too).
-  /// Blocks: in `begin()` and `++` while the queue is empty and open.
-  Iterator begin() { return Iterator(*this); }
+  /// loop moves past it, also when the body breaks or throws; a body that
+  /// calls `task_done()` itself for the item is not counted twice (see
+  /// `task_done`). The iterator yields `T&&`, so move-only items work
+  /// (`for (auto&& x : q)` too).
+  ///
+  /// The iterator is lazy: it takes an item when it is looked at (`*it`, or
+  /// `it == end()`), never in `++`, so range adaptors take only what they
+  /// yield: `q | std::views::take(n)` takes n items and leaves the rest.
+  /// An iterator is a single-thread object: the thread that took its item
+  /// moves past it (do not move an iterator holding an item to another
+  /// thread).
+  /// Blocks: in `it == end()` (and in `*it` when not compared first) while
+  /// the queue is empty and open; never in `begin()` or `++it` after `*it`.
+  Iterator begin() noexcept { return Iterator(*this); }
 
   /// The end of iteration: reached once the queue is closed and drained.
   std::default_sentinel_t end() const noexcept { return {}; }
@@ -225,7 +256,10 @@ private:
   using Deadline = std::optional<detail::Clock::time_point>;
 
   // The iterator behind range-for. Move-only: it owns the current item and
-  // the duty to mark it done.
+  // the duty to mark it done. Lazy: it takes an item from the queue only
+  // when the item is looked at (`*it`, or `it == end`, which must know
+  // whether there is one), never in `++`, so a range adaptor that stops
+  // after n items (`std::views::take(n)`) takes exactly n.
   class Iterator {
   public:
     using value_type = T;
@@ -233,48 +267,85 @@ private:
     using reference = T&&;
     using iterator_concept = std::input_iterator_tag;
 
-    explicit Iterator(BasicQueue& queue) : queue_(&queue) { advance(); }
-    Iterator(Iterator&& other) noexcept
-        : queue_(std::exchange(other.queue_, nullptr)), item_(std::move(other.item_)) {
-      other.item_.reset();
-    }
+    explicit Iterator(BasicQueue& queue) noexcept : queue_(&queue) {}
+    Iterator(Iterator&& other) noexcept { take_over(other); }
     Iterator& operator=(Iterator&& other) noexcept {
       if (this != &other) {
         finish_item();
-        queue_ = std::exchange(other.queue_, nullptr);
-        item_ = std::move(other.item_);
-        other.item_.reset();
+        take_over(other);
       }
       return *this;
     }
     ~Iterator() { finish_item(); }
 
-    T&& operator*() const { return std::move(*item_); }
+    // Takes the next item first if none is held. Throws QueueClosed at the
+    // end (closed and drained), where a standard iterator would be UB.
+    T&& operator*() const {
+      if (state_ == State::pending) fetch();
+      if (state_ != State::holding)
+        throw QueueClosed("dereferenced a queue iterator at the end (the queue is closed and drained)");
+      return std::move(*item_);
+    }
+    // Moves past the current item, marking it done. With no item held yet
+    // (`++` without looking), takes one and moves past it: `++` skips one
+    // item, as for any input iterator.
     Iterator& operator++() {
+      if (state_ == State::pending) fetch();
       finish_item();
-      advance();
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const Iterator& it, std::default_sentinel_t) noexcept {
-      return !it.item_.has_value();
+    // Blocks while the queue is empty and open: whether the iteration ended
+    // is only known once an item arrives or the queue is closed.
+    friend bool operator==(const Iterator& it, std::default_sentinel_t) {
+      if (it.state_ == State::pending) it.fetch();
+      return it.state_ == State::ended;
     }
 
   private:
-    void advance() {
-      if (queue_ != nullptr) (void)queue_->pop_until(item_, std::nullopt);
-    }
-    // The loop moved past the item (or left the loop): it is done. Never
-    // throws: if the caller already marked it done by hand, the count is
-    // left alone rather than throwing from a destructor.
-    void finish_item() noexcept {
-      if (!item_) return;
-      item_.reset();
-      (void)queue_->release_task();
+    enum class State : unsigned char { pending, holding, ended };
+
+    void fetch() const {
+      if (queue_->pop_until(item_, std::nullopt) == detail::PopResult::ok) {
+        state_ = State::holding;
+        detail::link_frame(frame_, queue_);
+      } else {
+        state_ = State::ended;
+      }
     }
 
-    BasicQueue* queue_;
+    // The loop moved past the item (or left the loop): it is done, unless
+    // the body already marked it with task_done() (see BasicQueue's
+    // task_done). Never throws: if release_task() finds every item already
+    // done (the program called task_done() too often for other items), the
+    // count is left as it is, since a destructor cannot report it.
+    // The queue_ check is redundant with state_ but keeps g++ 12 at -O2 from
+    // warning (-Wstringop-overflow) about a moved-from iterator's null queue
+    // inside views::take.
+    void finish_item() noexcept {
+      if (state_ != State::holding || queue_ == nullptr) return;
+      detail::unlink_frame(frame_);
+      item_.reset();
+      state_ = State::pending;
+      if (!frame_.marked) (void)queue_->release_task();
+    }
+
+    void take_over(Iterator& other) noexcept {
+      queue_ = std::exchange(other.queue_, nullptr);
+      state_ = std::exchange(other.state_, State::ended);
+      if (state_ == State::holding) {
+        item_ = std::move(other.item_);
+        detail::move_frame(other.frame_, frame_);
+      }
+      other.item_.reset();
+    }
+
+    BasicQueue* queue_ = nullptr;
     mutable std::optional<T> item_;
+    mutable State state_ = State::pending;
+    // Linked into the taking thread's list while holding (see
+    // detail/queue_iteration.hpp).
+    mutable detail::IterationFrame frame_;
   };
 
   static std::size_t checked(std::size_t maxsize) {
@@ -483,6 +554,82 @@ public:
   /// `compare`. Throws: `std::invalid_argument` as `ClosableQueue`'s.
   explicit PriorityQueue(std::size_t maxsize = 0, Compare compare = Compare())
       : Base(maxsize, detail::HeapPolicy<Compare>{std::move(compare)}) {}
+};
+
+/// An unbounded closable FIFO queue without task accounting: Python's
+/// `queue.SimpleQueue`, plus `close()` as every spindle queue has.
+///
+/// Semantics: as `ClosableQueue` with maxsize 0, minus `task_done()`,
+/// `join()`, `full()` and `maxsize()` (Python's SimpleQueue has none of
+/// them). `put` never blocks (the queue is unbounded); it throws only
+/// `QueueClosed` (and `std::bad_alloc`). `put(item, timeout)` and
+/// `put_nowait(item)` exist for code written against `ClosableQueue`, as
+/// Python keeps `block` and `timeout` on SimpleQueue.put; they never wait.
+/// Gets, `try_get`, `close()`, `closed()`, `qsize()`, `empty()` and
+/// range-for behave as `ClosableQueue`'s (range-for ends once the queue is
+/// closed and drained), so a SimpleQueue can feed a `Pipeline` stage.
+///
+/// Not async-signal-safe, unlike Python's claim of reentrancy for
+/// SimpleQueue.put (which holds for Python-level signal handlers, which run
+/// between bytecodes, not inside a C signal handler): a put allocates a new
+/// 31-slot block every 31 items (malloc is not async-signal-safe), and a
+/// put in a handler that interrupted a put on the same thread while that
+/// put was installing a block would wait for it forever. From a signal
+/// handler, set a `std::atomic<bool>` or an `Event` (`Event::set` is
+/// async-signal-safe, see event.hpp), or call `Pipeline::request_stop()`,
+/// and let a normal thread put.
+///
+/// Thread-safe: every member may be called from any number of threads at
+/// once; a successful put happens-before the get that returns its item.
+///
+/// ```
+/// spindle::SimpleQueue<std::string> log;
+/// std::thread writer([&] { for (std::string line : log) std::puts(line.c_str()); });
+/// log.put("started");   // never blocks
+/// log.close();          // the writer's loop ends once the queue is drained
+/// writer.join();
+/// ```
+template <class T>
+class SimpleQueue : private BasicQueue<T, detail::FifoStorage<T>> {
+  using Base = BasicQueue<T, detail::FifoStorage<T>>;
+
+public:
+  using typename Base::size_type;
+  using typename Base::value_type;
+
+  /// An empty, open, unbounded queue. Never blocks.
+  SimpleQueue() : Base(0) {}
+
+  /// Puts `item`: Python's `SimpleQueue.put(item)`. Never blocks.
+  /// Throws: `QueueClosed` if the queue is closed (the item is destroyed
+  /// with the exception; use `try_put` to keep it). Thread-safe.
+  void put(T item) { Base::put_nowait(std::move(item)); }
+
+  /// As `put(item)`; the timeout is ignored since a put never waits (as
+  /// Python's `SimpleQueue.put(item, timeout=...)`). Thread-safe.
+  template <class Rep, class Period>
+  void put(T item, std::chrono::duration<Rep, Period>) {
+    Base::put_nowait(std::move(item));
+  }
+
+  /// As `put(item)`: Python's `SimpleQueue.put_nowait(item)`. Never blocks.
+  void put_nowait(T item) { Base::put_nowait(std::move(item)); }
+
+  /// Puts `item` unless the queue is closed; false then, leaving `item`
+  /// untouched with the caller. Never blocks. Thread-safe.
+  bool try_put(T&& item) { return Base::try_put(std::move(item)); }
+  /// Copies `item` in unless the queue is closed; false then.
+  bool try_put(const T& item) { return Base::try_put(item); }
+
+  using Base::begin;
+  using Base::close;
+  using Base::closed;
+  using Base::empty;
+  using Base::end;
+  using Base::get;
+  using Base::get_nowait;
+  using Base::qsize;
+  using Base::try_get;
 };
 
 }  // namespace spindle
