@@ -133,10 +133,38 @@ struct BlockBoundary : ListTest<BlockBoundary, 3> {
   }
 };
 
+// Linearizability of "empty" (the store-buffering shape): each thread pushes
+// into its own list, then polls the other's; both polls cannot say empty.
+// This is what the seq_cst fence before try_pop's tail read buys.
+struct EmptyIsLinearizable : rl::test_suite<EmptyIsLinearizable, 2> {
+  spindle::detail::ModelFutexes futexes;
+  std::unique_ptr<SegmentedList<Item>> lists[2] = {std::make_unique<SegmentedList<Item>>(),
+                                                   std::make_unique<SegmentedList<Item>>()};
+  PopResult polled[2] = {PopResult::ok, PopResult::ok};
+  void before() {
+    // Install both first blocks, so the race is on the indices alone.
+    for (auto& list : lists) {
+      Item item{0};
+      std::optional<Item> out;
+      RL_ASSERT(list->try_push(item) == PushResult::ok);
+      RL_ASSERT(list->try_pop(out) == PopResult::ok);
+    }
+  }
+  void thread(unsigned t) {
+    Item item{static_cast<int>(t)};
+    RL_ASSERT(lists[t]->try_push(item) == PushResult::ok);
+    std::optional<Item> out;
+    polled[t] = lists[1 - t]->try_pop(out);
+  }
+  void after() { RL_ASSERT(polled[0] == PopResult::ok || polled[1] == PopResult::ok); }
+};
+
 }  // namespace
 
 int main() {
   int failed = 0;
+  failed += model::run<EmptyIsLinearizable>("segmented list: empty is linearizable",
+                                            {rl::sched_random, 100000, 0});
   failed += model::run<ProducersConsumerClose>("segmented list: 2 producers, 1 consumer, close",
                                                {rl::sched_random, 100000, 0});
   failed += model::run<BlockBoundary>("segmented list: block boundary, 1 producer, 2 consumers",
