@@ -66,7 +66,7 @@ private:
   const std::size_t capacity_;
   std::unique_ptr<RingBuffer<T>> ring_;  // set for bounds up to ring_limit
   SegmentedList<T> list_;                // used otherwise
-  std::atomic<std::size_t> reserved_{0};  // places taken, for large bounds
+  atomic<std::size_t> reserved_{0};  // places taken, for large bounds
 };
 
 /// The lock-free storages move an item after claiming its slot, when there

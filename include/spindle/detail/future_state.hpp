@@ -445,9 +445,9 @@ private:
     }
   }
 
-  std::atomic<std::uint32_t> status_{st_pending};
-  std::atomic<std::uint32_t> refs_;
-  std::atomic<bool> claimed_{false};
+  atomic<std::uint32_t> status_{st_pending};
+  atomic<std::uint32_t> refs_;
+  atomic<bool> claimed_{false};
   SpinLock lock_;
   WaitNode* waiters_ = nullptr;        // guarded by lock_
   CallbackNode* callbacks_ = nullptr;  // guarded by lock_

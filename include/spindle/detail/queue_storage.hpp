@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "atomic.hpp"
+
 namespace spindle::detail {
 
 /// Outcome of a non-blocking push.
@@ -90,9 +92,9 @@ private:
   mutable std::mutex m_;
   Container items_;  // guarded by m_
   // Mirrors, written under m_ and read without it.
-  std::atomic<std::size_t> size_{0};
-  std::atomic<std::size_t> pushed_{0};
-  std::atomic<bool> closed_{false};
+  atomic<std::size_t> size_{0};
+  atomic<std::size_t> pushed_{0};
+  atomic<bool> closed_{false};
   Policy policy_;
   const std::size_t capacity_;
 };

@@ -74,7 +74,7 @@ public:
       } else if (stamp + one_lap_ == tail + 1) {
         // The slot still holds last lap's value: full, unless a pop is just
         // completing. The fence orders our tail read before the head read.
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        atomic_thread_fence(std::memory_order_seq_cst);
         const std::size_t head = head_.load(std::memory_order_relaxed);
         if (head + one_lap_ == tail) return PushResult::full;
         backoff.spin();
@@ -111,7 +111,7 @@ public:
         // Not written yet: empty, unless a push is just completing. The
         // fence orders our head read before the tail read; acquire makes a
         // close() we see happen-before the `closed` we return.
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        atomic_thread_fence(std::memory_order_seq_cst);
         const std::size_t tail = tail_.load(std::memory_order_acquire);
         if ((tail & ~mark_bit_) == head)
           return (tail & mark_bit_) ? PopResult::closed : PopResult::empty;
@@ -163,7 +163,7 @@ private:
   }
 
   struct Slot {
-    std::atomic<std::size_t> stamp{0};
+    atomic<std::size_t> stamp{0};
     alignas(T) unsigned char storage[sizeof(T)];
     T* value() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
   };
@@ -173,8 +173,8 @@ private:
   const std::size_t one_lap_;   // above it, the lap count
   std::unique_ptr<Slot[]> slots_;
   // Producers and consumers hammer different counters: keep them apart.
-  alignas(64) std::atomic<std::size_t> head_{0};
-  alignas(64) std::atomic<std::size_t> tail_{0};
+  alignas(64) atomic<std::size_t> head_{0};
+  alignas(64) atomic<std::size_t> tail_{0};
 };
 
 }  // namespace spindle::detail

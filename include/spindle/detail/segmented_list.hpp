@@ -130,7 +130,7 @@ public:
         // Not known to have a successor block: compare with the tail. The
         // fence orders our head read before the tail read (see push's CAS);
         // acquire makes a close() we see happen-before the `closed` we return.
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        atomic_thread_fence(std::memory_order_seq_cst);
         const std::size_t tail = tail_.index.load(std::memory_order_acquire);
         if ((head >> shift) == (tail >> shift))
           return (tail & mark_bit) ? PopResult::closed : PopResult::empty;
@@ -218,26 +218,26 @@ private:
 
   struct Slot {
     alignas(T) unsigned char storage[sizeof(T)];
-    std::atomic<std::size_t> state{0};
+    atomic<std::size_t> state{0};
 
     T* value() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
 
     void wait_write() const noexcept {
       Backoff backoff;
       while ((state.load(std::memory_order_acquire) & write_bit) == 0)
-        if (!backoff.step()) std::this_thread::yield();
+        if (!backoff.step()) yield_now();
     }
   };
 
   struct Block {
-    std::atomic<Block*> next{nullptr};
+    atomic<Block*> next{nullptr};
     Slot cells[block_capacity];
 
     Block* wait_next() const noexcept {
       Backoff backoff;
       for (;;) {
         if (Block* n = next.load(std::memory_order_acquire)) return n;
-        if (!backoff.step()) std::this_thread::yield();
+        if (!backoff.step()) yield_now();
       }
     }
 
@@ -256,8 +256,8 @@ private:
   };
 
   struct Position {
-    std::atomic<std::size_t> index{0};
-    std::atomic<Block*> block{nullptr};
+    atomic<std::size_t> index{0};
+    atomic<Block*> block{nullptr};
   };
 
   // Producers and consumers hammer different positions: keep them apart.

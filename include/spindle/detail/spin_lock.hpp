@@ -28,7 +28,7 @@ public:
         if (++spins < 64) {
           spin_pause();
         } else {
-          std::this_thread::yield();
+          yield_now();
           spins = 0;
         }
       }
@@ -43,7 +43,7 @@ public:
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
 private:
-  std::atomic<bool> locked_{false};
+  atomic<bool> locked_{false};
 };
 
 }  // namespace spindle::detail

@@ -2,18 +2,13 @@
 // spindle/detail/wait.hpp - futex waits and an event count for blocking code.
 #pragma once
 
-#include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdint>
-#include <ctime>
 #include <optional>
 #include <thread>
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "atomic.hpp"
 
 namespace spindle::detail {
 
@@ -40,36 +35,7 @@ inline void spin_pause() noexcept {
 #endif
 }
 
-/// Blocks while `word == expected`, until woken, until `deadline` (absolute,
-/// steady clock) or spuriously. Returns false only if the deadline passed.
-/// EINTR is a spurious wake-up: callers re-check their condition in a loop.
-inline bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                       std::optional<Clock::time_point> deadline = std::nullopt) noexcept {
-  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-  timespec ts{};
-  timespec* tsp = nullptr;
-  if (deadline && *deadline != (Clock::time_point::max)()) {
-    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, which is what
-    // steady_clock reads on Linux; an absolute time survives EINTR restarts.
-    const auto since_epoch = deadline->time_since_epoch();
-    if (since_epoch.count() < 0) return false;
-    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    ts.tv_sec = static_cast<time_t>(secs.count());
-    ts.tv_nsec = static_cast<long>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - secs).count());
-    tsp = &ts;
-  }
-  const long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word),
-                            FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, tsp, nullptr,
-                            FUTEX_BITSET_MATCH_ANY);
-  return !(rc == -1 && errno == ETIMEDOUT);
-}
-
-/// Wakes up to `count` threads blocked in `futex_wait` on `word`.
-inline void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
-            count, nullptr, nullptr, 0);
-}
+// futex_wait and futex_wake live in atomic.hpp (model-checked builds swap them).
 
 /// An event count: lets threads sleep until a condition that lives in other
 /// atomics may have changed, with no lock and no system call for a notifier
@@ -96,7 +62,7 @@ public:
   /// Registers the caller as a waiter and returns the key to wait on.
   std::uint32_t prepare_wait() noexcept {
     waiters_.fetch_add(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    atomic_thread_fence(std::memory_order_seq_cst);
     return seq_.load(std::memory_order_seq_cst);
   }
 
@@ -132,15 +98,15 @@ public:
 
 private:
   void notify(int count) noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    atomic_thread_fence(std::memory_order_seq_cst);
     if (waiters_.load(std::memory_order_relaxed) == 0) return;
     seq_.fetch_add(1, std::memory_order_seq_cst);
     futex_wake(seq_, count);
   }
 
   // Separate cache lines: waiters_ is written by sleepers, seq_ by notifiers.
-  alignas(64) std::atomic<std::uint32_t> seq_{0};
-  alignas(64) std::atomic<std::uint32_t> waiters_{0};
+  alignas(64) atomic<std::uint32_t> seq_{0};
+  alignas(64) atomic<std::uint32_t> waiters_{0};
 };
 
 /// Spins, then yields, before a caller falls back to sleeping: on an idle
@@ -153,7 +119,7 @@ public:
     if (step_ < spin_limit) {
       for (unsigned i = 0; i < (1u << (step_ < 6 ? step_ : 6)); ++i) spin_pause();
     } else if (step_ < yield_limit) {
-      std::this_thread::yield();
+      yield_now();
     } else {
       return false;
     }
@@ -170,7 +136,7 @@ public:
       for (unsigned i = 0; i < (1u << step_); ++i) spin_pause();
       ++step_;
     } else {
-      std::this_thread::yield();
+      yield_now();
     }
   }
 
