@@ -10,6 +10,11 @@
 //                        or duplicated item fails the benchmark.
 //   _Ping                one round trip per iteration between two threads
 //                        over two queues; counter rt_us = µs per round trip.
+//   _Batch1p4c, _Batch4p4c, _Batch8p8c
+//                        (bounded contenders only) more threads than 2
+//                        cores, started per batch of 120,000 items as a
+//                        program would (20 batches; 2 x 5,000 in smoke
+//                        mode), each consumer taking a fixed share.
 //   _Idle                a consumer blocked ~50 ms on an empty queue; counter
 //                        idle_cpu_us = its thread CPU time during that wait.
 //
@@ -24,6 +29,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -424,6 +430,62 @@ void run_mpmc(benchmark::State& state, std::size_t capacity, std::size_t produce
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 
+// The oversubscribed shapes as a program would run them: the stream comes
+// in batches of `batch` items and each batch starts its own threads (the
+// consumers first, then the producers, no start barrier); every consumer
+// takes a fixed share of the batch, so nothing needs closing between
+// batches. One iteration moves batches * batch items through one queue.
+template <class Adapter>
+void run_batches(benchmark::State& state, std::size_t capacity, std::size_t producers,
+                 std::size_t consumers, std::uint64_t batch, std::uint64_t batches) {
+  const std::uint64_t n = batch * batches;
+  const std::uint64_t expected_sum = n * (n - 1) / 2;
+  for (auto _ : state) {
+    Adapter queue(capacity);
+    Received total;
+    bool short_stream = false;
+    for (std::uint64_t b = 0; b < batches; ++b) {
+      const std::uint64_t base = b * batch;
+      std::vector<Received> received(consumers);
+      std::vector<char> complete(consumers, 0);
+      std::vector<std::thread> threads;
+      for (std::size_t c = 0; c < consumers; ++c) {
+        const std::uint64_t share = batch * (c + 1) / consumers - batch * c / consumers;
+        threads.emplace_back([&queue, share, &mine = received[c], &done = complete[c]] {
+          auto handle = queue.consumer();
+          Received local;
+          Item v = 0;
+          std::uint64_t k = 0;
+          for (; k < share && handle.get(v); ++k) local.add(v);
+          mine = local;
+          done = k == share;
+        });
+      }
+      for (std::size_t p = 0; p < producers; ++p) {
+        const std::uint64_t begin = base + batch * p / producers;
+        const std::uint64_t end = base + batch * (p + 1) / producers;
+        threads.emplace_back([&queue, begin, end] {
+          auto handle = queue.producer();
+          for (std::uint64_t v = begin; v < end; ++v) handle.put(v);
+        });
+      }
+      for (auto& t : threads) t.join();
+      for (std::size_t c = 0; c < consumers; ++c) {
+        total.count += received[c].count;
+        total.sum += received[c].sum;
+        short_stream = short_stream || !complete[c];
+      }
+    }
+    if (short_stream || total.count != n || total.sum != expected_sum) {
+      fail(state, "received " + std::to_string(total.count) + " items (sum " +
+                      std::to_string(total.sum) + "), expected " + std::to_string(n) +
+                      " (sum " + std::to_string(expected_sum) + ")");
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
 // One round trip per iteration: main puts i on `there`, an echo thread moves
 // it to `back`, main takes it. rt_us is measured around the whole loop.
 template <class Adapter>
@@ -532,6 +594,16 @@ void register_contender(const std::string& name, std::size_t capacity) {
       ("BM_" + name + "_Ping").c_str(),
       [=](benchmark::State& state) { run_ping_pong<Adapter>(state, capacity); })
       ->UseRealTime()
+      // A busy machine spreads the round trip over two orders of magnitude:
+      // the table shows min and max beside the median.
+      ->ComputeStatistics("min",
+                          [](const std::vector<double>& v) {
+                            return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end());
+                          })
+      ->ComputeStatistics("max",
+                          [](const std::vector<double>& v) {
+                            return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
+                          })
       ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark(
       ("BM_" + name + "_Idle").c_str(),
@@ -539,6 +611,31 @@ void register_contender(const std::string& name, std::size_t capacity) {
       ->Iterations(smoke ? 1 : 5)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
+}
+
+// Registers the oversubscribed, batch-started shapes (issue 9): more threads
+// than this machine's 2 cores, bounded queues only.
+template <class Adapter>
+void register_oversubscribed(const std::string& name, std::size_t capacity) {
+  const bool smoke = smoke_mode();
+  const std::uint64_t batch = smoke ? 5'000 : 120'000;
+  const std::uint64_t batches = smoke ? 2 : 20;
+  struct Shape {
+    const char* label;
+    std::size_t producers;
+    std::size_t consumers;
+  };
+  for (const Shape shape :
+       {Shape{"Batch1p4c", 1, 4}, Shape{"Batch4p4c", 4, 4}, Shape{"Batch8p8c", 8, 8}}) {
+    benchmark::RegisterBenchmark(("BM_" + name + "_" + shape.label).c_str(),
+                                 [=](benchmark::State& state) {
+                                   run_batches<Adapter>(state, capacity, shape.producers,
+                                                        shape.consumers, batch, batches);
+                                 })
+        ->Iterations(1)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
 }
 
 // One thread, a put then a get on a bounded ClosableQueue, with and without
@@ -568,6 +665,8 @@ int main(int argc, char** argv) {
   register_contender<SpindleAdapter>("ClosableQueueBounded", bounded_capacity);
   register_contender<SpindleAdapter>("ClosableQueueUnbounded", 0);
   register_contender<BaselineAdapter>("Baseline", bounded_capacity);
+  register_oversubscribed<SpindleAdapter>("ClosableQueueBounded", bounded_capacity);
+  register_oversubscribed<BaselineAdapter>("Baseline", bounded_capacity);
   register_contender<BaselineAdapter>("BaselineUnbounded", 0);
 #ifdef SPINDLE_BENCH_HAVE_TBB
   register_contender<TbbAdapter>("TbbBoundedQueue", bounded_capacity);
@@ -575,6 +674,7 @@ int main(int argc, char** argv) {
 #ifdef SPINDLE_BENCH_HAVE_BOOST
   register_contender<BoostSyncQueueAdapter>("BoostSyncBoundedQueue", bounded_capacity);
   register_contender<BoostFiberChannelAdapter>("BoostFiberChannel", bounded_capacity);
+  register_oversubscribed<BoostFiberChannelAdapter>("BoostFiberChannel", bounded_capacity);
 #endif
 #ifdef SPINDLE_BENCH_HAVE_MOODYCAMEL
   register_contender<MoodycamelAdapter>("Moodycamel", 0);

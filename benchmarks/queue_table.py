@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 # benchmarks/queue_table.py - turn queue_bench's JSON output into the markdown
-# table of issue 2 (median Mitems/s, ping-pong µs, idle CPU) and the ratios it
-# targets. Usage: queue_table.py queue_bench.json
+# table of issue 2 (median Mitems/s, ping-pong µs with its min-max, idle CPU),
+# issue 9's oversubscribed batch rows, and the ratios both target.
+# Usage: queue_table.py queue_bench.json
 #
 # Reads the "median" aggregates when the run had repetitions, plain runs
 # otherwise (then the median of whatever runs share a name).
@@ -22,6 +23,9 @@ CONTENDERS = [
     ("MoodycamelTokens", "the same with producer/consumer tokens"),
 ]
 SHAPES = ["1p1c", "2p2c", "4p4c"]
+# Issue 9: more threads than cores, threads started per batch of items.
+BATCH_SHAPES = ["Batch1p4c", "Batch4p4c", "Batch8p8c"]
+BATCH_CONTENDERS = ["ClosableQueueBounded", "BoostFiberChannel", "Baseline"]
 IDLE_CPU_LIMIT_US = 1000.0  # "burns no CPU after a short spin": < 2% of a 50 ms wait
 
 
@@ -30,6 +34,7 @@ def load(path):
         data = json.load(f)
     runs = {}  # (contender, scenario) -> list of result dicts
     cvs = {}   # (contender, scenario) -> list of "cv" aggregates
+    extremes = {}  # (contender, scenario, "min"/"max") -> list of result dicts
     errors = {}
     has_aggregates = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
     for b in data["benchmarks"]:
@@ -42,6 +47,11 @@ def load(path):
             contender, _, scenario = name[3:].rpartition("_")
             cvs.setdefault((contender, scenario), []).append(b)
             continue
+        if has_aggregates and b.get("aggregate_name") in ("min", "max"):
+            name = b.get("run_name", b["name"]).split("/")[0]
+            contender, _, scenario = name[3:].rpartition("_")
+            extremes.setdefault((contender, scenario, b["aggregate_name"]), []).append(b)
+            continue
         if has_aggregates and b.get("aggregate_name") != "median":
             continue
         if not has_aggregates and b.get("run_type") == "aggregate":
@@ -51,7 +61,7 @@ def load(path):
             continue
         contender, _, scenario = name[3:].rpartition("_")
         runs.setdefault((contender, scenario), []).append(b)
-    return data.get("context", {}), runs, cvs, errors
+    return data.get("context", {}), runs, cvs, extremes, errors
 
 
 def value(runs, contender, scenario, key, scale=1.0):
@@ -71,6 +81,15 @@ def spread(cvs, contender, scenario, key):
     return statistics.median(values) * 100 if values else None
 
 
+def extreme(extremes, contender, which):
+    """The min or max ping-pong round trip across the repetitions, if known."""
+    found = extremes.get((contender, "Ping", which))
+    if not found:
+        return None
+    values = [b["rt_us"] for b in found if "rt_us" in b]
+    return (min if which == "min" else max)(values) if values else None
+
+
 def fmt(x, digits=1):
     return "–" if x is None else f"{x:.{digits}f}"
 
@@ -82,7 +101,8 @@ def ratio(a, b):
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: queue_table.py queue_bench.json")
-    context, runs, cvs, errors = load(sys.argv[1])
+    context, runs, cvs, extremes, errors = load(sys.argv[1])
+    repetitions = max((b.get("repetitions", 0) for v in runs.values() for b in v), default=0)
     mitems = lambda c, s: value(runs, c, s, "items_per_second", 1e-6)
     ping = lambda c: value(runs, c, "Ping", "rt_us")
     idle = lambda c: value(runs, c, "Idle", "idle_cpu_us")
@@ -96,7 +116,7 @@ def main():
               + ", ".join(f"{x:.2f}" for x in load_avg)
               + f" on {context.get('num_cpus', '?')} CPUs.")
     print()
-    print("| queue | 1p1c | 2p2c | 4p4c | 4p4c/2p2c | ping-pong round trip | "
+    print("| queue | 1p1c | 2p2c | 4p4c | 4p4c/2p2c | ping-pong round trip, median (min–max) | "
           "idle consumer CPU per 50 ms wait |")
     print("|---|---|---|---|---|---|---|")
     for key, label in CONTENDERS:
@@ -106,9 +126,27 @@ def main():
         scale = ratio(mitems(key, "4p4c"), mitems(key, "2p2c"))
         p = ping(key)
         i = idle(key)
-        print(f"| {label} | {' | '.join(cells)} | {fmt(scale, 2)} | "
-              f"{fmt(p, 2) + ' µs' if p is not None else '–'} | "
+        ping_cell = "–"
+        if p is not None:
+            lo = extreme(extremes, key, "min")
+            hi = extreme(extremes, key, "max")
+            ping_cell = f"{fmt(p, 2)} µs"
+            if lo is not None and hi is not None:
+                ping_cell += f" ({fmt(lo, 2)}–{fmt(hi, 2)})"
+        print(f"| {label} | {' | '.join(cells)} | {fmt(scale, 2)} | {ping_cell} | "
               f"{fmt(i, 0) + ' µs' if i is not None else '–'} |")
+    if repetitions:
+        print(f"\nPing-pong: median, minimum and maximum of {repetitions} repetitions.")
+    if any((k, s) in runs for k in BATCH_CONTENDERS for s in BATCH_SHAPES):
+        print("\nMore threads than cores, threads started per batch of 120,000 items, "
+              "each consumer taking a fixed share (bounded, 1024), Mitems/s:\n")
+        print("| queue | 1p4c | 4p4c | 8p8c |")
+        print("|---|---|---|---|")
+        for key, label in CONTENDERS:
+            if key not in BATCH_CONTENDERS or not any((key, s) in runs for s in BATCH_SHAPES):
+                continue
+            cells = [fmt(mitems(key, s)) for s in BATCH_SHAPES]
+            print(f"| {label} | {' | '.join(cells)} |")
     if cvs:
         print("\nSpread across repetitions (coefficient of variation, %):\n")
         print("| queue | 1p1c | 2p2c | 4p4c | ping-pong |")
@@ -125,6 +163,11 @@ def main():
     targets = []
     for s in ("2p2c", "4p4c"):
         targets.append((f"bounded ClosableQueue / Boost.Fiber buffered_channel, {s}",
+                        ratio(mitems("ClosableQueueBounded", s), mitems("BoostFiberChannel", s)),
+                        ">= 1.0", lambda r: r >= 1.0))
+    for s in BATCH_SHAPES:
+        targets.append((f"bounded ClosableQueue / Boost.Fiber buffered_channel, "
+                        f"{s[5:]} started per batch (issue 9)",
                         ratio(mitems("ClosableQueueBounded", s), mitems("BoostFiberChannel", s)),
                         ">= 1.0", lambda r: r >= 1.0))
     for s in ("2p2c", "4p4c"):
