@@ -90,10 +90,12 @@ inline bool futex_wait(atomic<std::uint32_t>& word, std::uint32_t expected,
   return !(rc == -1 && errno == ETIMEDOUT);
 }
 
-/// Wakes up to `count` threads blocked in `futex_wait` on `word`.
-inline void futex_wake(atomic<std::uint32_t>& word, int count) noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
-            count, nullptr, nullptr, 0);
+/// Wakes up to `count` threads blocked in `futex_wait` on `word`. Returns
+/// how many it woke (0 on error).
+inline int futex_wake(atomic<std::uint32_t>& word, int count) noexcept {
+  const long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word),
+                            FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count, nullptr, nullptr, 0);
+  return rc > 0 ? static_cast<int>(rc) : 0;
 }
 
 #else  // SPINDLE_MODEL_CHECK
@@ -232,6 +234,18 @@ public:
   rl::mutex lock;
   int parked = 0;  // how many futex_wait calls blocked, for tests' coverage counts
 
+  // Which simulated threads sleep in futex_wait on word `i`, and which of
+  // them a futex_wake has dequeued (the kernel's count of threads woken).
+  static constexpr int max_threads = 8;
+  bool asleep[max_words][max_threads] = {};
+  bool woken[max_words][max_threads] = {};
+  int index_of(const void* word) noexcept {
+    queue_of(word);
+    for (int i = 0; i < used_; ++i)
+      if (words_[i] == word) return i;
+    return 0;
+  }
+
 private:
   const void* words_[max_words] = {};
   rl::condition_variable queues_[max_words];
@@ -248,27 +262,44 @@ inline bool futex_wait(atomic<std::uint32_t>& word, std::uint32_t expected,
   bool in_time = true;
   if (word.load(std::memory_order_relaxed, info) == expected) {
     rl::condition_variable& queue = table->queue_of(&word);
-    // A timed wait may time out at any point the scheduler chooses.
+    const int w = table->index_of(&word);
+    const unsigned me = rl::thread_index();
+    RL_ASSERT(me < ModelFutexes::max_threads);
+    // A timed wait may time out at any point the scheduler chooses; a wait
+    // may also return spuriously (Relacy injects that), as EINTR does.
     ++table->parked;
+    table->asleep[w][me] = true;
+    table->woken[w][me] = false;
     if (deadline)
       in_time = queue.wait_for(table->lock, 0, info);
     else
       queue.wait(table->lock, info);
+    table->asleep[w][me] = false;
   }
   table->lock.unlock(info);
   return in_time;
 }
 
-inline void futex_wake(atomic<std::uint32_t>& word, int count, SPINDLE_DETAIL_RL_HERE) noexcept {
+// Returns how many sleepers it dequeued, as the kernel does: a sleeper
+// counts once, even if it has not run since. All sleepers are notified and
+// the ones not dequeued go back to sleep in futex_wait's caller's loop (a
+// spurious wake-up, which the callers tolerate).
+inline int futex_wake(atomic<std::uint32_t>& word, int count, SPINDLE_DETAIL_RL_HERE) noexcept {
   ModelFutexes* table = ModelFutexes::current();
   RL_ASSERT(table != nullptr);
   table->lock.lock(info);
   rl::condition_variable& queue = table->queue_of(&word);
-  if (count == 1)
-    queue.notify_one(info);
-  else
-    queue.notify_all(info);
+  const int w = table->index_of(&word);
+  int woke = 0;
+  for (int t = 0; t < ModelFutexes::max_threads && woke < count; ++t) {
+    if (table->asleep[w][t] && !table->woken[w][t]) {
+      table->woken[w][t] = true;
+      ++woke;
+    }
+  }
+  if (woke != 0) queue.notify_all(info);
   table->lock.unlock(info);
+  return woke;
 }
 
 #undef SPINDLE_DETAIL_RL_HERE
