@@ -908,6 +908,20 @@ TEMPLATE_TEST_CASE("Range-for takes items until the queue is closed and drained,
   REQUIRE(iterations == 0);
 }
 
+// Gets the two items left in `q` and checks that exactly two more
+// task_done calls are owed: join stays false after one, true after both,
+// and a third is a logic error.
+template <class Q>
+void require_two_items_owed(Q& q) {
+  (void)q.get();
+  (void)q.get();
+  q.task_done();
+  REQUIRE_FALSE(q.join(0s));
+  q.task_done();
+  REQUIRE(q.join(0s));
+  REQUIRE_THROWS_AS(q.task_done(), std::logic_error);
+}
+
 TEMPLATE_TEST_CASE("Range-for marks the current item done when the body breaks", "[queue]",
                    QUEUE_FAMILIES) {
   typename TestType::template queue<int> q;
@@ -920,13 +934,7 @@ TEMPLATE_TEST_CASE("Range-for marks the current item done when the body breaks",
   REQUIRE(seen == TestType::order({1, 2, 3}).front());
   REQUIRE(q.qsize() == 2);
   // Exactly one item was marked done: the two left need two task_done calls.
-  (void)q.get();
-  (void)q.get();
-  q.task_done();
-  REQUIRE_FALSE(q.join(0s));
-  q.task_done();
-  REQUIRE(q.join(0s));
-  REQUIRE_THROWS_AS(q.task_done(), std::logic_error);
+  require_two_items_owed(q);
 }
 
 TEMPLATE_TEST_CASE("Range-for marks the current item done when the body throws", "[queue]",
@@ -2031,12 +2039,6 @@ TEMPLATE_TEST_CASE("A Python-port body under views::take marks each item once", 
     q.task_done();
   }
   REQUIRE(q.qsize() == 2);
-  (void)q.get();
-  (void)q.get();
-  q.task_done();
-  REQUIRE_FALSE(q.join(0s));
-  q.task_done();
-  REQUIRE(q.join(0s));
-  REQUIRE_THROWS_AS(q.task_done(), std::logic_error);
+  require_two_items_owed(q);
 }
 #endif  // SPINDLE_TEST_RANGE_ADAPTORS
