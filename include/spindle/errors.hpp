@@ -117,6 +117,15 @@ public:
   using Error::Error;
 };
 
+/// A `Barrier` is broken: it was aborted or reset while threads waited, a
+/// wait timed out, or its action threw. Every waiter of the broken round,
+/// and every later `wait()` until `reset()`, throws it: Python's
+/// `threading.BrokenBarrierError`.
+class BrokenBarrierError : public Error {
+public:
+  using Error::Error;
+};
+
 /// A system call failed with an errno: Python's `OSError`. Thrown by the
 /// operations that talk to the operating system directly (reading a child's
 /// pipe, signalling a child, ...) instead of `std::system_error`, so that

@@ -9,3 +9,5 @@
 #include "pipeline.hpp"
 #include "queue.hpp"
 #include "subprocess.hpp"
+#include "thread.hpp"
+#include "threading.hpp"
