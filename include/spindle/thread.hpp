@@ -373,17 +373,22 @@ public:
   Timer& operator=(const Timer&) = delete;
 
   /// Cancels and joins (if started).
-  ~Timer() { cancel(); }
+  ~Timer() { (void)cancel(); }
 
   /// Starts the countdown. Throws: as `Thread::start()`.
   void start() { thread_.start(); }
 
   /// Stops the timer if its function has not started: then it never runs.
+  /// Returns true if the function will not run (this call or an earlier one
+  /// stopped it), false if it already started (Python returns None).
   /// Never blocks. Thread-safe; may be called before `start()`.
-  void cancel() noexcept {
+  bool cancel() noexcept {
     int phase = waiting;
-    state_->phase.compare_exchange_strong(phase, cancelled, std::memory_order_acq_rel);
+    const bool stopped =
+        state_->phase.compare_exchange_strong(phase, cancelled, std::memory_order_acq_rel) ||
+        phase == cancelled;
     state_->cancel_event.set();
+    return stopped;
   }
 
   /// Waits for the timer's thread to end (after a cancel, at once).
