@@ -350,7 +350,7 @@ private:
   }
 
   static bool sleep(Waiter& self, std::optional<detail::Clock::time_point> deadline) noexcept {
-    detail::Backoff backoff;
+    detail::HandoffBackoff backoff;
     while (backoff.step()) {
       if (self.state.load(std::memory_order_acquire) == signaled) return true;
     }
@@ -618,7 +618,7 @@ inline void Barrier::trip(Outcome outcome) noexcept {
 
 inline bool Barrier::sleep_past(std::uint32_t round,
                                 std::optional<detail::Clock::time_point> deadline) noexcept {
-  detail::Backoff backoff;
+  detail::HandoffBackoff backoff;
   while (backoff.step()) {
     if (round_.load(std::memory_order_acquire) != round) return true;
   }
