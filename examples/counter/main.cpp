@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include <spindle/threading.hpp>
+
 #include "cli.hpp"
 
 namespace {
@@ -20,7 +22,8 @@ write that another thread can slip between: updates get lost. Here Counter
 does the same in C++ without undefined behaviour (an atomic load, then a
 separate atomic store of value + 1: no data race, yet not one atomic step),
 so you see the lost updates while ThreadSanitizer stays quiet. LockingCounter
-holds a std::mutex around the read and the write and always gets the total.
+holds a lock around the read and the write and always gets the total: run
+once with std::mutex and once with spindle::Lock (Python's threading.Lock).
 Lost updates are likely but not guaranteed in a given run (with one core, or
 if the threads happen not to overlap, none are lost).
 
@@ -51,7 +54,9 @@ private:
   std::atomic<long> count_{0};
 };
 
-// The book's LockingCounter: `with self.lock: self.count += offset`.
+// The book's LockingCounter: `with self.lock: self.count += offset`, over
+// std::mutex or spindle::Lock (both work with std::lock_guard).
+template <class Mutex>
 class LockingCounter {
 public:
   void increment(long offset) {
@@ -64,7 +69,7 @@ public:
   }
 
 private:
-  mutable std::mutex m_;
+  mutable Mutex m_;
   long count_ = 0;  // guarded by m_
 };
 
@@ -94,13 +99,20 @@ int run(const Options& o) {
   std::printf("Counter should be %ld, got %ld\n", expected, found);
   std::printf("  %ld updates lost\n\n", expected - found);
 
-  LockingCounter locking;
+  LockingCounter<std::mutex> with_std;
   std::printf("LockingCounter (std::mutex around the read and the write), %ld workers x %ld:\n",
               o.workers, o.how_many);
-  const long locked = run_workers(o, locking);
+  const long locked = run_workers(o, with_std);
   std::printf("LockingCounter should be %ld, got %ld\n", expected, locked);
-  std::printf("  %ld updates lost\n", expected - locked);
-  return locked == expected ? 0 : 1;
+  std::printf("  %ld updates lost\n\n", expected - locked);
+
+  LockingCounter<spindle::Lock> with_spindle;
+  std::printf("LockingCounter (spindle::Lock, Python's threading.Lock), %ld workers x %ld:\n",
+              o.workers, o.how_many);
+  const long spindle_locked = run_workers(o, with_spindle);
+  std::printf("LockingCounter should be %ld, got %ld\n", expected, spindle_locked);
+  std::printf("  %ld updates lost\n", expected - spindle_locked);
+  return locked == expected && spindle_locked == expected ? 0 : 1;
 }
 
 }  // namespace
