@@ -105,7 +105,7 @@ private:
   static constexpr std::uint32_t waiters_bit_ = 2;
   static constexpr std::uint32_t low_bits_ = 3;
   static constexpr std::uint32_t generation_one_ = 4;
-  mutable std::atomic<std::uint32_t> state_{0};
+  mutable detail::atomic<std::uint32_t> state_{0};  // std::atomic outside model-checking builds
 };
 
 }  // namespace spindle
