@@ -1,0 +1,866 @@
+// SPDX-License-Identifier: MIT
+// spindle/detail/map.hpp - the machinery behind ThreadPoolExecutor::map.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <new>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "../errors.hpp"
+#include "../future.hpp"
+#include "atomic.hpp"
+#include "block_cache.hpp"
+#include "future_state.hpp"
+#include "thread_pool.hpp"
+#include "wait.hpp"
+
+namespace spindle::detail {
+
+/// ThreadPoolExecutor::submit on a core (also used by map).
+template <class F, class... Args>
+auto submit_to(PoolCore& core, F&& fn, Args&&... args) {
+  using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+  using T = std::conditional_t<std::is_void_v<R>, void, std::remove_cvref_t<R>>;
+  auto call = [f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable -> R {
+    return std::invoke(std::move(f), std::move(a)...);
+  };
+  auto* task = new TaskState<T, decltype(call)>(std::move(call));
+  try {
+    core.push(task);
+  } catch (...) {
+    delete task;  // not queued: nobody else has seen it
+    throw;
+  }
+  return FutureAccess::adopt<T>(task);
+}
+
+// What map calls f with; void results become std::monostate (Python: None).
+template <class F, class... Args>
+using map_call_result_t = std::invoke_result_t<F&, Args...>;
+template <class F, class... Args>
+using map_value_t = std::conditional_t<std::is_void_v<map_call_result_t<F, Args...>>,
+                                       std::monostate,
+                                       std::remove_cvref_t<map_call_result_t<F, Args...>>>;
+template <class R>
+using map_elem_t = std::ranges::range_value_t<std::remove_reference_t<R>>;
+
+/// A run of results the iteration may read without asking again: `count`
+/// values from `first` on, at consecutive positions.
+template <class T>
+struct MapSpan {
+  T* first = nullptr;
+  std::size_t count = 0;
+};
+
+/// Where a MapResult's values come from. Only the iterating thread calls it.
+template <class T>
+class MapSource {
+public:
+  virtual ~MapSource() = default;
+  /// Waits for the value at `pos` and returns it and the values after it
+  /// that are ready too. Throws: the call's exception, CancelledError,
+  /// TimeoutError, or (with a buffersize) what submitting the next input
+  /// throws.
+  virtual MapSpan<T> load(std::size_t pos) = 0;
+  /// The iteration moves past `pos` without having loaded it.
+  virtual void skip(std::size_t pos) = 0;
+  /// Whether `pos` is past the last input.
+  virtual bool at_end(std::size_t pos) noexcept = 0;
+  /// The MapResult is destroyed; `started` if begin() was called (then the
+  /// calls not started are cancelled, as Python's generator close does).
+  virtual void close(bool started) noexcept = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Claimed chunks: the path for maps without a buffersize, called from
+// outside the pool. Every input is read into the job when map is called;
+// a few tasks (one per worker) then claim chunks of `chunksize` positions
+// with an atomic counter and write the results into one array, where the
+// iteration reads them in place. A submit per chunk and a future per call
+// are what made the per-task path slow for many small calls.
+
+inline constexpr std::uint32_t chunk_pending = 0;    // not claimed, or running
+inline constexpr std::uint32_t chunk_done = 1;       // values (or errors) written
+inline constexpr std::uint32_t chunk_cancelled = 2;  // will never run
+inline constexpr std::uint32_t chunk_released = 3;   // done; the iteration destroyed its values
+inline constexpr std::uint32_t chunk_state = 3;
+inline constexpr std::uint32_t chunk_waiter = 4;  // the iterating thread sleeps on the word
+
+struct MapChunkSlot {
+  // The futex word the iteration waits on. Release store of done after the
+  // values and errors are written; the iteration loads it with acquire.
+  atomic<std::uint32_t> status{chunk_pending};
+  // One per call of the chunk, null where the call succeeded; allocated only
+  // once a call throws.
+  std::unique_ptr<std::exception_ptr[]> errors;
+  // Set instead if that allocation failed: the error of every call.
+  std::exception_ptr whole;
+};
+
+/// The inputs of one range: an rvalue std::vector taken over, or copies in
+/// the job's block.
+template <class E>
+struct MapArgs {
+  std::vector<E> taken;
+  E* data = nullptr;
+  std::size_t built = 0;  // elements constructed in the block
+};
+
+// An rvalue std::vector of the element type is moved into the map whole.
+template <class R>
+inline constexpr bool map_takes_over =
+    !std::is_reference_v<R> && std::is_same_v<R, std::vector<map_elem_t<R>>>;
+
+/// The shared state of one map: function, inputs, results and chunk slots,
+/// the last three in one block from the pool's BlockCache. Shared
+/// (shared_ptr) by the MapResult's source and the claiming tasks.
+template <class V, class Fn, class... Es>
+class MapJob {
+  static_assert(((alignof(V) <= BlockCache::alignment) && ... &&
+                 (alignof(Es) <= BlockCache::alignment)),
+                "ThreadPoolExecutor::map: over-aligned (> 64) results or inputs");
+
+public:
+  // A copyable function is copied into each claiming task (as into each
+  // task of the per-task path); a move-only one is shared by all.
+  static constexpr bool copy_fn = std::is_copy_constructible_v<Fn>;
+
+  template <class G>
+  MapJob(std::shared_ptr<BlockCache> cache, G&& fn, std::size_t n, std::size_t chunksize,
+         const std::array<bool, sizeof...(Es)>& in_block)
+      : cache_(std::move(cache)), fn_(std::forward<G>(fn)), n_(n), chunksize_(chunksize),
+        chunks_(n / chunksize + (n % chunksize != 0 ? 1 : 0)) {
+    std::size_t bytes = 0;
+    const std::size_t slots_at = place(bytes, chunks_ * sizeof(MapChunkSlot));
+    const std::size_t values_at = place(bytes, n * sizeof(V));
+    std::array<std::size_t, sizeof...(Es)> inputs_at{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((inputs_at[I] = in_block[I] ? place(bytes, n * sizeof(Es)) : 0), ...);
+    }(std::index_sequence_for<Es...>{});
+    block_ = cache_->take(bytes);
+    auto* base = static_cast<std::byte*>(block_.p);
+    slots_ = reinterpret_cast<MapChunkSlot*>(base + slots_at);
+    for (std::size_t c = 0; c < chunks_; ++c) ::new (static_cast<void*>(slots_ + c)) MapChunkSlot();
+    values_ = reinterpret_cast<V*>(base + values_at);
+    set_inputs(base, in_block, inputs_at, std::index_sequence_for<Es...>{});
+  }
+  MapJob(const MapJob&) = delete;
+  MapJob& operator=(const MapJob&) = delete;
+  ~MapJob() { free_storage(); }
+
+  std::size_t size() const noexcept { return n_; }
+  std::size_t chunksize() const noexcept { return chunksize_; }
+  std::size_t chunks() const noexcept { return chunks_; }
+  MapChunkSlot& slot(std::size_t c) noexcept { return slots_[c]; }
+  V* values() noexcept { return values_; }
+  Fn& fn() noexcept { return fn_; }
+
+  /// Stores the first size() elements of `r` as input I (before any claimer
+  /// runs). Throws: what copying or moving an element throws.
+  template <std::size_t I, class R>
+  void put(R&& r) {
+    using E = std::tuple_element_t<I, std::tuple<Es...>>;
+    MapArgs<E>& a = std::get<I>(inputs_);
+    if constexpr (map_takes_over<R>) {
+      a.taken = std::move(r);
+      while (a.taken.size() > n_) a.taken.pop_back();
+      a.data = a.taken.data();
+    } else if constexpr (std::is_trivially_copyable_v<E> && std::ranges::contiguous_range<R> &&
+                         std::is_same_v<std::remove_cvref_t<std::ranges::range_reference_t<R>>,
+                                        E>) {
+      if (n_ != 0) std::memcpy(static_cast<void*>(a.data), std::ranges::data(r), n_ * sizeof(E));
+      a.built = n_;
+    } else {
+      auto it = std::ranges::begin(r);
+      for (; a.built < n_; ++a.built, ++it) {
+        if constexpr (std::is_reference_v<R>)
+          ::new (static_cast<void*>(a.data + a.built)) E(*it);
+        else
+          ::new (static_cast<void*>(a.data + a.built)) E(std::ranges::iter_move(it));
+      }
+    }
+  }
+
+  /// The next unclaimed chunk, or chunks() or more if none is left. Every
+  /// chunk index is handed out once (RMWs of one atomic are totally
+  /// ordered). Relaxed: the inputs were published by the submit that
+  /// queued the claimer (or were written by this thread).
+  std::size_t claim() noexcept { return next_.fetch_add(1, std::memory_order_relaxed); }
+  /// No chunk is claimed from now on; returns the first one left unclaimed.
+  std::size_t stop() noexcept { return next_.exchange(chunks_, std::memory_order_acq_rel); }
+
+  /// Runs the calls of chunk `c` (claimed by this thread) with `f`,
+  /// storing each value or exception, then marks it done.
+  void run_chunk(std::size_t c, Fn& f) noexcept {
+    const std::size_t first = c * chunksize_;
+    const std::size_t last = (std::min)(n_, first + chunksize_);
+    std::unique_ptr<std::exception_ptr[]> errors;
+    if constexpr (std::is_nothrow_invocable_v<Fn&, Es...> &&
+                  std::is_nothrow_move_constructible_v<V>) {
+      for (std::size_t i = first; i < last; ++i) call(f, i);
+    } else {
+      for (std::size_t i = first; i < last; ++i) {
+        try {
+          call(f, i);
+        } catch (...) {
+          // Allocated only for a chunk with a failure; if even that fails,
+          // the whole chunk fails with bad_alloc.
+          try {
+            if (!errors) errors = std::make_unique<std::exception_ptr[]>(last - first);
+            errors[i - first] = std::current_exception();
+          } catch (...) {
+            fail_chunk(c, i, errors, std::current_exception());
+            break;
+          }
+        }
+      }
+    }
+    MapChunkSlot& s = slots_[c];
+    s.errors = std::move(errors);
+    if (s.status.exchange(chunk_done, std::memory_order_acq_rel) & chunk_waiter)
+      futex_wake(s.status, INT_MAX);
+  }
+
+  /// Marks every chunk not claimed yet as cancelled (no claimer is left to
+  /// run them) and wakes the iteration if it waits on one.
+  void abandon() noexcept {
+    for (std::size_t c = stop(); c < chunks_; ++c) {
+      MapChunkSlot& s = slots_[c];
+      if (s.status.exchange(chunk_cancelled, std::memory_order_acq_rel) & chunk_waiter)
+        futex_wake(s.status, INT_MAX);
+    }
+  }
+
+  /// Counts the claimers (plus one for map while it submits them); the
+  /// last one gone abandons what nobody claimed. A claimer is gone when its
+  /// callable is destroyed: after it ran, or unrun when its task was
+  /// cancelled (shutdown with cancel_futures) or failed (a broken pool).
+  void add_claimer() noexcept { claimers_.fetch_add(1, std::memory_order_relaxed); }
+  void claimer_gone() noexcept {
+    if (claimers_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    abandon();
+    if (orphaned_.load(std::memory_order_relaxed)) leave();
+  }
+
+  /// The storage (inputs, results, slots) has users: the MapResult until it
+  /// is closed, and each claimer while it claims and runs chunks. The last
+  /// to leave frees it, so that a claimer still queued (cancelled, or with
+  /// nothing left to claim) does not keep it from the next map.
+  /// enter: false (and no use taken) once the storage is freed.
+  bool enter() noexcept {
+    std::size_t u = users_.load(std::memory_order_relaxed);
+    do {
+      if (u == 0) return false;
+    } while (!users_.compare_exchange_weak(u, u + 1, std::memory_order_acquire,
+                                           std::memory_order_relaxed));
+    return true;
+  }
+  void leave() noexcept {
+    if (users_.fetch_sub(1, std::memory_order_acq_rel) == 1) free_storage();
+  }
+  /// The MapResult's leave for a result dropped before iterating: every
+  /// call still runs (as in Python), so its use passes to the claimers and
+  /// the last one gone leaves for it.
+  void leave_after_claimers() noexcept {
+    orphaned_.store(true, std::memory_order_relaxed);
+    claimers_.fetch_add(1, std::memory_order_relaxed);
+    claimer_gone();
+  }
+
+  /// Destroys the values of a done chunk the iteration has moved past.
+  void release(std::size_t c) noexcept {
+    if constexpr (!std::is_trivially_destructible_v<V>) {
+      MapChunkSlot& s = slots_[c];
+      if ((s.status.load(std::memory_order_acquire) & chunk_state) != chunk_done) return;
+      destroy_values(c);
+      s.status.store(chunk_released, std::memory_order_relaxed);
+    } else {
+      (void)c;
+    }
+  }
+
+private:
+  void free_storage() noexcept {
+    if (!storage_) return;
+    storage_ = false;
+    for (std::size_t c = 0; c < chunks_; ++c) {
+      if constexpr (!std::is_trivially_destructible_v<V>)
+        if ((slots_[c].status.load(std::memory_order_relaxed) & chunk_state) == chunk_done)
+          destroy_values(c);
+      std::destroy_at(slots_ + c);
+    }
+    std::apply([](auto&... a) { (destroy_args(a), ...); }, inputs_);
+    cache_->give(block_);
+    block_ = {};
+    slots_ = nullptr;
+    values_ = nullptr;
+  }
+
+  static std::size_t place(std::size_t& bytes, std::size_t size) noexcept {
+    const std::size_t at = bytes;
+    bytes += (size + BlockCache::alignment - 1) / BlockCache::alignment * BlockCache::alignment;
+    return at;
+  }
+
+  template <std::size_t... I>
+  void set_inputs(std::byte* base, const std::array<bool, sizeof...(Es)>& in_block,
+                  const std::array<std::size_t, sizeof...(Es)>& at,
+                  std::index_sequence<I...>) noexcept {
+    ((std::get<I>(inputs_).data =
+          in_block[I] ? reinterpret_cast<std::tuple_element_t<I, std::tuple<Es...>>*>(base + at[I])
+                      : nullptr),
+     ...);
+  }
+
+  template <class E>
+  static void destroy_args(MapArgs<E>& a) noexcept {
+    if (a.taken.empty()) std::destroy_n(a.data, a.built);
+    std::vector<E>().swap(a.taken);
+    a.data = nullptr;
+    a.built = 0;
+  }
+
+  void call(Fn& f, std::size_t i) {
+    // Inputs are passed as rvalues, as the per-task path moves them out of
+    // its task; the result is constructed in place.
+    std::apply(
+        [&](auto&... in) {
+          if constexpr (std::is_void_v<map_call_result_t<Fn, Es...>>) {
+            std::invoke(f, std::move(in.data[i])...);
+            ::new (static_cast<void*>(values_ + i)) V();
+          } else {
+            ::new (static_cast<void*>(values_ + i)) V(std::invoke(f, std::move(in.data[i])...));
+          }
+        },
+        inputs_);
+  }
+
+  // Out of memory for the error list: the chunk fails as a whole with that
+  // error; the values of calls [first, upto) go and the calls left are skipped.
+  void fail_chunk(std::size_t c, std::size_t upto, std::unique_ptr<std::exception_ptr[]>& errors,
+                  std::exception_ptr e) noexcept {
+    const std::size_t first = c * chunksize_;
+    for (std::size_t i = first; i < upto; ++i)
+      if (!errors || !errors[i - first]) std::destroy_at(values_ + i);
+    errors.reset();
+    slots_[c].whole = std::move(e);
+  }
+
+  void destroy_values(std::size_t c) noexcept {
+    const std::size_t first = c * chunksize_;
+    const std::size_t last = (std::min)(n_, first + chunksize_);
+    const std::exception_ptr* errors = slots_[c].errors.get();
+    if (slots_[c].whole) return;
+    for (std::size_t i = first; i < last; ++i)
+      if (errors == nullptr || !errors[i - first]) std::destroy_at(values_ + i);
+  }
+
+  std::shared_ptr<BlockCache> cache_;
+  Fn fn_;
+  const std::size_t n_;
+  const std::size_t chunksize_;
+  const std::size_t chunks_;
+  BlockCache::Block block_;
+  MapChunkSlot* slots_ = nullptr;  // chunks_ of them, in block_
+  V* values_ = nullptr;            // n_ slots in block_, constructed chunk by chunk
+  std::tuple<MapArgs<Es>...> inputs_;
+  bool storage_ = true;  // not freed yet
+  alignas(64) atomic<std::size_t> next_{0};
+  atomic<std::size_t> claimers_{1};  // the 1 is map's, while it submits
+  atomic<std::size_t> users_{1};     // the MapResult's, plus claimers inside operator()
+  atomic<bool> orphaned_{false};     // the MapResult left before iterating
+};
+
+/// The task a claimer runs: claims chunks until none is left.
+template <class Job, class Fn>
+class MapClaimer {
+public:
+  MapClaimer(std::shared_ptr<Job> job, std::optional<Fn> own)
+      : job_(std::move(job)), own_(std::move(own)) {
+    job_->add_claimer();
+  }
+  MapClaimer(MapClaimer&&) noexcept = default;  // leaves job_ null
+  MapClaimer& operator=(MapClaimer&&) = delete;
+  ~MapClaimer() {
+    if (job_) job_->claimer_gone();
+  }
+  void operator()() {
+    if (!job_->enter()) return;  // the map is over and its storage gone
+    Fn& f = own_ ? *own_ : job_->fn();
+    for (std::size_t c = job_->claim(); c < job_->chunks(); c = job_->claim()) job_->run_chunk(c, f);
+    job_->leave();
+  }
+
+private:
+  std::shared_ptr<Job> job_;
+  std::optional<Fn> own_;  // the claimer's copy of a copyable function
+};
+
+/// The MapResult side of a MapJob: waits for chunks in order, runs chunks
+/// itself while it waits if allowed (see MapOptions::chunksize), and
+/// cancels what has not started when an iterated result is destroyed.
+template <class V, class Fn, class... Es>
+class MapJobSource final : public MapSource<V> {
+  using Job = MapJob<V, Fn, Es...>;
+
+public:
+  MapJobSource(std::shared_ptr<Job> job, std::optional<Clock::time_point> deadline,
+               bool caller_runs)
+      : job_(std::move(job)), deadline_(deadline), caller_runs_(caller_runs) {}
+
+  /// Submits one claimer per worker, up to one per chunk. Throws: as
+  /// submit, if not even the first could be submitted (the others only
+  /// help: the first alone would run every chunk).
+  void start(PoolCore& core) {
+    struct Done {  // map's own count, released once the claimers are out
+      Job& job;
+      ~Done() { job.claimer_gone(); }
+    } done{*job_};
+    const std::size_t k = (std::min)(job_->chunks(), core.max_workers());
+    claimers_.reserve(k);
+    for (std::size_t i = 0; i < k; ++i) {
+      try {
+        std::optional<Fn> own;
+        if constexpr (Job::copy_fn) own.emplace(job_->fn());
+        claimers_.push_back(submit_to(core, MapClaimer<Job, Fn>(job_, std::move(own))));
+      } catch (...) {
+        if (i == 0) throw;
+        break;
+      }
+    }
+  }
+
+  MapSpan<V> load(std::size_t pos) override {
+    const std::size_t cs = job_->chunksize();
+    const std::size_t c = pos / cs;
+    // The values of chunks passed are dropped as the iteration moves on, as
+    // Python drops each future once it yielded it.
+    for (; released_ < c; ++released_) job_->release(released_);
+    MapChunkSlot& s = job_->slot(c);
+    std::uint32_t st = s.status.load(std::memory_order_acquire) & chunk_state;
+    if (st == chunk_pending) st = wait(c, pos);
+    if (st == chunk_cancelled) throw_cancelled();
+    const std::size_t first = c * cs;
+    const std::size_t last = (std::min)(job_->size(), first + cs);
+    std::size_t end = last;
+    if (s.whole) std::rethrow_exception(s.whole);
+    if (const std::exception_ptr* errors = s.errors.get()) {
+      if (errors[pos - first]) std::rethrow_exception(errors[pos - first]);
+      end = pos + 1;
+      while (end < last && !errors[end - first]) ++end;
+    }
+    return {job_->values() + pos, end - pos};
+  }
+
+  void skip(std::size_t) override {}
+  bool at_end(std::size_t pos) noexcept override { return pos >= job_->size(); }
+
+  ~MapJobSource() override {
+    if (!closed_) close(true);  // start() failed: no claimer runs
+  }
+
+  void close(bool started) noexcept override {
+    closed_ = true;
+    if (!started) {
+      job_->leave_after_claimers();  // un-iterated: every call still runs, as in Python
+      return;
+    }
+    job_->stop();
+    for (auto& f : claimers_) f.cancel();
+    job_->leave();
+  }
+
+private:
+  // Waits until chunk `c` is done or cancelled; returns its state.
+  std::uint32_t wait(std::size_t c, std::size_t pos) {
+    MapChunkSlot& s = job_->slot(c);
+    auto state = [&s] { return s.status.load(std::memory_order_acquire) & chunk_state; };
+    if (caller_runs_) {
+      // Run chunks nobody has claimed (this one first, as it is the lowest
+      // unclaimed if it is unclaimed) instead of sleeping.
+      while (state() == chunk_pending) {
+        const std::size_t mine = job_->claim();
+        if (mine >= job_->chunks()) break;
+        job_->run_chunk(mine, job_->fn());
+      }
+    }
+    Backoff backoff;
+    while (backoff.step())
+      if (state() != chunk_pending) return state();
+    std::uint32_t word = s.status.load(std::memory_order_acquire);
+    for (;;) {
+      if ((word & chunk_state) != chunk_pending) return word & chunk_state;
+      if (deadline_ && Clock::now() >= *deadline_)
+        throw TimeoutError("ThreadPoolExecutor::map: result " + std::to_string(pos) +
+                           " not done within the timeout");
+      if (!(word & chunk_waiter) &&
+          !s.status.compare_exchange_weak(word, word | chunk_waiter, std::memory_order_acquire))
+        continue;
+      futex_wait(s.status, word | chunk_waiter, deadline_);
+      word = s.status.load(std::memory_order_acquire);
+    }
+  }
+
+  // A chunk no claimer will run: its claimers were cancelled (shutdown with
+  // cancel_futures), or failed with the pool (BrokenExecutor).
+  [[noreturn]] void throw_cancelled() {
+    for (auto& f : claimers_) {
+      auto* st = FutureAccess::state(f);
+      if (st->status() == st_finished && st->error_) std::rethrow_exception(st->error_);
+    }
+    throw CancelledError();
+  }
+
+  std::shared_ptr<Job> job_;
+  std::vector<Future<void>> claimers_;
+  std::optional<Clock::time_point> deadline_;
+  bool caller_runs_;
+  std::size_t released_ = 0;  // chunks before this one had their values released
+  bool closed_ = false;
+};
+
+/// One input range of a map, with its read position.
+template <class R>
+class MapInput {
+public:
+  explicit MapInput(R&& r) : range_(std::forward<R>(r)), it_(std::ranges::begin(range_.get())) {}
+  MapInput(const MapInput&) = delete;
+  MapInput& operator=(const MapInput&) = delete;
+
+  bool at_end() { return it_ == std::ranges::end(range_.get()); }
+  // The element, copied (moved out of a range passed as an rvalue).
+  auto take() {
+    using E = map_elem_t<R>;
+    if constexpr (std::is_lvalue_reference_v<R>) {
+      E e(*it_);
+      ++it_;
+      return e;
+    } else {
+      E e(std::ranges::iter_move(it_));
+      ++it_;
+      return e;
+    }
+  }
+
+private:
+  RangeHolder<R> range_;
+  std::ranges::iterator_t<std::remove_reference_t<R>> it_;
+};
+
+/// Reads every input when map is called (zipped, stopping at the shortest)
+/// into a new job: sized ranges straight into the job's block (in one
+/// memcpy for a contiguous range of trivially copyable elements; an rvalue
+/// std::vector is taken over whole), others in step, element by element,
+/// into vectors the job takes over. Elements are moved out of ranges
+/// passed as rvalues.
+template <class V, class Fn, class F, class... Rs>
+auto make_map_job(std::shared_ptr<BlockCache> cache, F&& fn, std::size_t chunksize, Rs&&... rs) {
+  using Job = MapJob<V, Fn, map_elem_t<Rs>...>;
+  auto refs = std::forward_as_tuple(std::forward<Rs>(rs)...);
+  if constexpr ((std::ranges::sized_range<Rs> && ...)) {
+    const std::size_t n = (std::min)({static_cast<std::size_t>(std::ranges::size(rs))...});
+    auto job = std::make_shared<Job>(std::move(cache), std::forward<F>(fn), n, chunksize,
+                                     std::array<bool, sizeof...(Rs)>{!map_takes_over<Rs>...});
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (job->template put<I>(std::get<I>(std::move(refs))), ...);
+    }(std::index_sequence_for<Rs...>{});
+    return job;
+  } else {
+    std::tuple<MapInput<Rs>...> ins(std::forward<Rs>(rs)...);
+    std::tuple<std::vector<map_elem_t<Rs>>...> read;
+    std::size_t n = 0;
+    // Checks every range before taking from any, as the per-task feed does.
+    while (!std::apply([](auto&... in) { return (in.at_end() || ...); }, ins)) {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(read).push_back(std::get<I>(ins).take()), ...);
+      }(std::index_sequence_for<Rs...>{});
+      ++n;
+    }
+    auto job = std::make_shared<Job>(std::move(cache), std::forward<F>(fn), n, chunksize,
+                                     std::array<bool, sizeof...(Rs)>{});
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (job->template put<I>(std::move(std::get<I>(read))), ...);
+    }(std::index_sequence_for<Rs...>{});
+    return job;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// One task per call or chunk: the path for maps with a buffersize (which
+// read their inputs lazily) and for maps called on one of the pool's own
+// workers (where waiting on a future may run it inline, see
+// StateBase::wait_until, so nesting cannot deadlock the pool).
+
+template <class V, class F, class Tuple>
+V map_invoke(F& fn, Tuple& args) {
+  return std::apply(
+      [&fn](auto&... a) -> V {
+        if constexpr (std::is_void_v<decltype(std::invoke(fn, std::move(a)...))>) {
+          std::invoke(fn, std::move(a)...);
+          return V{};
+        } else {
+          return std::invoke(fn, std::move(a)...);
+        }
+      },
+      args);
+}
+
+/// The outcome of one chunk of a chunked map: a value or an exception per
+/// input, so that exceptions come back at their own positions.
+template <class V>
+struct MapChunk {
+  std::vector<std::optional<V>> values;
+  std::vector<std::exception_ptr> errors;  // empty, or one per input (null if it succeeded)
+};
+
+/// One submitted task of a map: a single call, or a chunk of `n` calls.
+template <class V>
+struct MapPiece {
+  Future<V> single;
+  Future<MapChunk<V>> chunk;
+  std::size_t n = 1;
+};
+
+/// Where a map's inputs come from: submits the next task for a MapTasks.
+template <class V>
+class MapFeed {
+public:
+  virtual ~MapFeed() = default;
+  /// Submits the next task and appends it to `out`; false (nothing
+  /// appended) once the inputs are exhausted or the pool is gone.
+  /// Throws: as `submit` (ExecutorShutdown after shutdown).
+  virtual bool push_next(std::deque<MapPiece<V>>& out) = 0;
+};
+
+/// The feed: zips the inputs and submits one call, or one chunk of calls,
+/// per push_next.
+template <class V, class Fn, class... Rs>
+class MapFeedImpl final : public MapFeed<V> {
+  using Args = std::tuple<map_elem_t<Rs>...>;
+  // A copyable function is copied into each task; a move-only one is shared.
+  static constexpr bool copy_fn = std::is_copy_constructible_v<Fn>;
+  using FnHolder = std::conditional_t<copy_fn, Fn, std::shared_ptr<Fn>>;
+
+public:
+  template <class G>
+  MapFeedImpl(const std::shared_ptr<PoolCore>& core, G&& fn, std::size_t chunksize, Rs&&... inputs)
+      : core_(core), fn_(make_holder(std::forward<G>(fn))), chunksize_(chunksize),
+        inputs_(std::forward<Rs>(inputs)...) {}
+
+  bool push_next(std::deque<MapPiece<V>>& out) override {
+    if (exhausted()) return false;
+    const std::shared_ptr<PoolCore> core = core_.lock();
+    if (!core) return false;  // the pool is gone (Python: the executor's weakref is dead)
+    MapPiece<V> piece;
+    if (chunksize_ == 1) {
+      piece.single = submit_to(*core, [f = fn_, a = next_args()]() mutable -> V {
+        return map_invoke<V>(fn_ref(f), a);
+      });
+    } else {
+      std::vector<Args> items;
+      items.reserve(chunksize_);
+      do {
+        items.push_back(next_args());
+      } while (items.size() < chunksize_ && !exhausted());
+      piece.n = items.size();
+      piece.chunk = submit_to(*core, [f = fn_, items = std::move(items)]() mutable {
+        MapChunk<V> result;
+        result.values.reserve(items.size());
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          try {
+            result.values.emplace_back(map_invoke<V>(fn_ref(f), items[i]));
+          } catch (...) {
+            result.values.emplace_back();
+            if (result.errors.empty()) result.errors.resize(items.size());
+            result.errors[i] = std::current_exception();
+          }
+        }
+        return result;
+      });
+    }
+    out.push_back(std::move(piece));
+    return true;
+  }
+
+private:
+  template <class G>
+  static FnHolder make_holder(G&& fn) {
+    if constexpr (copy_fn)
+      return Fn(std::forward<G>(fn));
+    else
+      return std::make_shared<Fn>(std::forward<G>(fn));
+  }
+  static Fn& fn_ref(FnHolder& h) noexcept {
+    if constexpr (copy_fn)
+      return h;
+    else
+      return *h;
+  }
+
+  bool exhausted() {
+    return std::apply([](auto&... in) { return (in.at_end() || ...); }, inputs_);
+  }
+  Args next_args() {
+    // Braced initialization takes the elements left to right.
+    return std::apply([](auto&... in) { return Args{in.take()...}; }, inputs_);
+  }
+
+  std::weak_ptr<PoolCore> core_;
+  FnHolder fn_;
+  std::size_t chunksize_;
+  std::tuple<MapInput<Rs>...> inputs_;
+};
+
+/// The MapResult side of the per-task path: a deque of submitted tasks,
+/// front first, topped up from the feed (with a buffersize) as the
+/// iteration reaches each task.
+template <class T>
+class MapTasks final : public MapSource<T> {
+public:
+  MapTasks(std::unique_ptr<MapFeed<T>> feed, std::optional<Clock::time_point> deadline,
+           bool caller_runs)
+      : feed_(std::move(feed)), deadline_(deadline), caller_runs_(caller_runs) {}
+
+  /// Submits every input's task, or (with a buffersize) the first
+  /// `buffersize` ones. Throws: as submit.
+  void start(std::optional<std::size_t> buffersize) {
+    if (!buffersize) {
+      while (feed_->push_next(pieces_)) {
+      }
+      feed_.reset();
+      return;
+    }
+    for (std::size_t i = 0; i < *buffersize; ++i)
+      if (!feed_->push_next(pieces_)) {
+        feed_.reset();
+        return;
+      }
+  }
+
+  MapSpan<T> load(std::size_t pos) override {
+    catch_up(pos);
+    enter();
+    MapPiece<T>& p = pieces_.front();
+    if (p.single.valid()) {
+      // This range holds the only handle, so the value can be moved out.
+      if (!current_) current_.emplace(std::move(*wait_for(p.single)->value_));
+      return {&*current_, 1};
+    }
+    if (!chunk_) {
+      if (caller_runs_ && !deadline_) run_pending_chunks();
+      chunk_.emplace(std::move(*wait_for(p.chunk)->value_));
+    }
+    if (!chunk_->errors.empty() && chunk_->errors[index_])
+      std::rethrow_exception(chunk_->errors[index_]);
+    return {&*chunk_->values[index_], 1};
+  }
+
+  void skip(std::size_t pos) override {
+    catch_up(pos);
+    next();
+  }
+
+  bool at_end(std::size_t pos) noexcept override {
+    catch_up(pos);
+    return pieces_.empty();
+  }
+
+  void close(bool started) noexcept override {
+    if (!started) return;
+    for (auto& p : pieces_) {
+      if (p.single.valid()) p.single.cancel();
+      if (p.chunk.valid()) p.chunk.cancel();
+    }
+  }
+
+private:
+  // The iteration moved on past positions it loaded (their pieces were
+  // entered, so next() submits nothing and cannot throw).
+  void catch_up(std::size_t pos) noexcept {
+    while (pos_ < pos && !pieces_.empty()) next_entered();
+  }
+
+  // First visit of the front piece: with a buffersize, submit the next
+  // input now (as Python does before it waits for a result).
+  void enter() {
+    if (entered_) return;
+    entered_ = true;
+    if (feed_) {
+      auto feed = std::move(feed_);
+      if (feed->push_next(pieces_)) feed_ = std::move(feed);
+    }
+  }
+
+  template <class U>
+  ResultState<U>* wait_for(Future<U>& f) {
+    auto* s = FutureAccess::state(f);
+    if (!s->wait_until(deadline_))
+      throw TimeoutError("ThreadPoolExecutor::map: result " + std::to_string(pos_) +
+                         " not done within the timeout");
+    if (s->status() == st_cancelled) throw CancelledError();
+    if (s->error_) std::rethrow_exception(s->error_);
+    return s;
+  }
+
+  // While the front chunk is not done, run chunks no worker has started on
+  // this thread (front first, then the later ones), instead of sleeping
+  // until a worker finishes the front one.
+  void run_pending_chunks() {
+    auto* front = FutureAccess::state(pieces_.front().chunk);
+    for (auto& piece : pieces_) {
+      if (front->done()) return;
+      if (!piece.chunk.valid()) return;
+      auto* s = FutureAccess::state(piece.chunk);
+      if (s->status() == st_pending) s->run_inline();
+    }
+  }
+
+  void next() {
+    enter();
+    next_entered();
+  }
+
+  void next_entered() noexcept {
+    MapPiece<T>& p = pieces_.front();
+    ++pos_;
+    if (p.single.valid()) {
+      current_.reset();
+    } else if (++index_ < p.n) {
+      return;
+    } else {
+      chunk_.reset();
+      index_ = 0;
+    }
+    pieces_.pop_front();  // releases the state as the iteration moves on
+    entered_ = false;
+  }
+
+  std::deque<MapPiece<T>> pieces_;  // front: the current position's task
+  std::unique_ptr<MapFeed<T>> feed_;  // null once exhausted (or without buffersize)
+  std::optional<Clock::time_point> deadline_;
+  bool caller_runs_;          // run a pending chunk on the iterating thread
+  std::size_t pos_ = 0;       // input position of the front piece's current call
+  std::size_t index_ = 0;     // position inside the front chunk
+  bool entered_ = false;      // enter() ran for the front piece
+  std::optional<T> current_;
+  std::optional<MapChunk<T>> chunk_;
+};
+
+}  // namespace spindle::detail
