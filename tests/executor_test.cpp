@@ -1381,3 +1381,51 @@ TEST_CASE("Many maps at once from several threads, broken off at random, stay co
   REQUIRE(wrong == 0);
   REQUIRE(Counted::live.load() == before);
 }
+
+TEST_CASE("A map made outside the pool and iterated in one of its tasks does not deadlock",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 3);
+  spindle::Event release;
+  auto blocker = pool.submit([&] { release.wait(); });  // keeps the claimer queued
+  auto results = pool.map([](int x) { return x + 1; }, std::vector{1, 2, 3, 4},
+                          {.chunksize = chunksize});
+  // Queued behind the claimer; it runs on the only worker and must run the
+  // chunks itself if the claimer has not started.
+  auto total = pool.submit([&] {
+    int sum = 0;
+    for (int v : results) sum += v;
+    return sum;
+  });
+  release.set();
+  REQUIRE(total.result(60s) == 14);
+}
+
+TEST_CASE("shutdown(cancel_futures) stops a running map from starting more chunks",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Event started;
+  spindle::Event release;
+  std::atomic<int> ran{0};
+  auto results = pool.map(
+      [&](int x) {
+        if (x == 0) {
+          started.set();
+          release.wait();
+        }
+        ran.fetch_add(1);
+        return x;
+      },
+      std::vector{0, 1, 2, 3}, {.timeout = 60s});
+  started.wait();
+  pool.shutdown(false, true);  // the claimer runs call 0; calls 1-3 have not started
+  release.set();
+  auto it = results.begin();
+  REQUIRE(*it == 0);
+  for (int i = 1; i < 4; ++i) {
+    ++it;
+    REQUIRE_THROWS_AS(*it, spindle::CancelledError);
+  }
+  pool.shutdown();
+  REQUIRE(ran == 1);
+}

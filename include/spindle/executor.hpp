@@ -421,8 +421,16 @@ private:
     auto job = detail::make_map_job<V, Fn>(blocks_, std::forward<F>(fn), options.chunksize,
                                            std::forward<Rs>(inputs)...);
     auto source = std::make_unique<detail::MapJobSource<V, Fn, detail::map_elem_t<Rs>...>>(
-        std::move(job), deadline, caller_runs && !deadline);
-    source->start(*core_);
+        job, deadline, caller_runs && !deadline);
+    // Claimers first: workers wake while the inputs are copied, and start
+    // on the chunks copied so far.
+    source->start(core_);
+    try {
+      detail::fill_map_job(*job, std::forward<Rs>(inputs)...);
+    } catch (...) {
+      source->inputs_failed();
+      throw;
+    }
     return MapResult<V>(std::move(source));
   }
 

@@ -89,7 +89,8 @@ public:
 
 private:
   static void release(Block& b) noexcept {
-    if (b.p != nullptr) ::operator delete(b.p, b.size, std::align_val_t{alignment});
+    // Unsized: clang enables sized deallocation only with -fsized-deallocation.
+    if (b.p != nullptr) ::operator delete(b.p, std::align_val_t{alignment});
     b = {};
   }
 

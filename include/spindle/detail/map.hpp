@@ -160,6 +160,12 @@ public:
     for (std::size_t c = 0; c < chunks_; ++c) ::new (static_cast<void*>(slots_ + c)) MapChunkSlot();
     values_ = reinterpret_cast<V*>(base + values_at);
     set_inputs(base, in_block, inputs_at, std::index_sequence_for<Es...>{});
+    bool copies = false;
+    for (bool b : in_block) copies = copies || b;
+    if (!copies) {  // every input taken over: nothing for fill to copy
+      ready_.store(chunks_, std::memory_order_relaxed);
+      inputs_word_.store(inputs_complete, std::memory_order_relaxed);
+    }
   }
   MapJob(const MapJob&) = delete;
   MapJob& operator=(const MapJob&) = delete;
@@ -172,29 +178,68 @@ public:
   V* values() noexcept { return values_; }
   Fn& fn() noexcept { return fn_; }
 
-  /// Stores the first size() elements of `r` as input I (before any claimer
-  /// runs). Throws: what copying or moving an element throws.
-  template <std::size_t I, class R>
-  void put(R&& r) {
-    using E = std::tuple_element_t<I, std::tuple<Es...>>;
+  /// Takes over an rvalue std::vector as input I, cut to size() (before
+  /// any claimer runs).
+  template <std::size_t I, class E>
+  void take_over(std::vector<E>&& v) noexcept {
     MapArgs<E>& a = std::get<I>(inputs_);
-    if constexpr (map_takes_over<R>) {
-      a.taken = std::move(r);
-      while (a.taken.size() > n_) a.taken.pop_back();
-      a.data = a.taken.data();
-    } else if constexpr (std::is_trivially_copyable_v<E> && std::ranges::contiguous_range<R> &&
-                         std::is_same_v<std::remove_cvref_t<std::ranges::range_reference_t<R>>,
-                                        E>) {
-      if (n_ != 0) std::memcpy(static_cast<void*>(a.data), std::ranges::data(r), n_ * sizeof(E));
-      a.built = n_;
-    } else {
-      auto it = std::ranges::begin(r);
-      for (; a.built < n_; ++a.built, ++it) {
-        if constexpr (std::is_reference_v<R>)
-          ::new (static_cast<void*>(a.data + a.built)) E(*it);
-        else
-          ::new (static_cast<void*>(a.data + a.built)) E(std::ranges::iter_move(it));
+    a.taken = std::move(v);
+    while (a.taken.size() > n_) a.taken.pop_back();
+    a.data = a.taken.data();
+  }
+
+  template <std::size_t I, class R, class X>
+  void take_over_if(X& r) noexcept {
+    if constexpr (map_takes_over<R>) take_over<I>(std::move(r));
+  }
+
+  /// Copies the first size() elements of each range not taken over into
+  /// the block, a piece at a time, publishing after each piece the chunks
+  /// whose inputs are complete, so that claimers start on them while the
+  /// rest is copied. Throws: what copying an element throws (see
+  /// inputs_failed).
+  template <class... Rs>
+  void fill(Rs&&... rs) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      auto cursors = std::tuple{cursor<Rs>(rs)...};
+      // About 4096 inputs or one chunk per piece: small enough for the
+      // claimers to start early, big enough for memcpy.
+      const std::size_t per = (std::max)(std::size_t{1}, std::size_t{4096} / chunksize_);
+      for (std::size_t c = 0; c < chunks_;) {
+        const std::size_t end = (std::min)(chunks_, c + per);
+        const std::size_t first = c * chunksize_;
+        const std::size_t last = (std::min)(n_, end * chunksize_);
+        (copy_piece<I, Rs>(std::get<I>(cursors), first, last), ...);
+        ready_.store(end, std::memory_order_release);
+        c = end;
       }
+    }(std::index_sequence_for<Rs...>{});
+    finish_inputs(inputs_complete);
+  }
+
+  /// Reading the inputs failed: chunks already complete still run (as
+  /// Python runs the calls it submitted before the input raised); claimers
+  /// waiting for the others give up.
+  void inputs_failed() noexcept { finish_inputs(inputs_broken); }
+
+  /// Whether chunk `c`'s inputs are in place (waits while they are being
+  /// copied); false if they never will be.
+  bool wait_inputs(std::size_t c) noexcept {
+    if (ready_.load(std::memory_order_acquire) > c) return true;
+    Backoff backoff;
+    std::uint32_t w = inputs_word_.load(std::memory_order_acquire);
+    for (;;) {
+      if (ready_.load(std::memory_order_acquire) > c) return true;
+      if ((w & chunk_state) != inputs_copying) return false;  // ready_ is final
+      if (backoff.step()) {
+        w = inputs_word_.load(std::memory_order_acquire);
+        continue;
+      }
+      if (!(w & chunk_waiter) &&
+          !inputs_word_.compare_exchange_weak(w, w | chunk_waiter, std::memory_order_acquire))
+        continue;
+      futex_wait(inputs_word_, w | chunk_waiter);
+      w = inputs_word_.load(std::memory_order_acquire);
     }
   }
 
@@ -297,6 +342,50 @@ public:
   }
 
 private:
+  static constexpr std::uint32_t inputs_copying = 0;
+  static constexpr std::uint32_t inputs_complete = 1;
+  static constexpr std::uint32_t inputs_broken = 2;
+
+  void finish_inputs(std::uint32_t how) noexcept {
+    if (inputs_word_.exchange(how, std::memory_order_acq_rel) & chunk_waiter)
+      futex_wake(inputs_word_, INT_MAX);
+  }
+
+  // Where fill reads range R from: a pointer for memcpy, an iterator, or
+  // nothing for a range taken over.
+  template <class R>
+  static constexpr bool memcpy_input =
+      std::is_trivially_copyable_v<map_elem_t<R>> && std::ranges::contiguous_range<R> &&
+      std::is_same_v<std::remove_cvref_t<std::ranges::range_reference_t<R>>, map_elem_t<R>>;
+  template <class R>
+  static auto cursor(R& r) {
+    if constexpr (map_takes_over<R>)
+      return 0;
+    else if constexpr (memcpy_input<R>)
+      return std::ranges::data(r);
+    else
+      return std::ranges::begin(r);
+  }
+
+  template <std::size_t I, class R, class Cursor>
+  void copy_piece(Cursor& from, std::size_t first, std::size_t last) {
+    using E = std::tuple_element_t<I, std::tuple<Es...>>;
+    MapArgs<E>& a = std::get<I>(inputs_);
+    if constexpr (map_takes_over<R>) {
+      (void)a;
+    } else if constexpr (memcpy_input<R>) {
+      std::memcpy(static_cast<void*>(a.data + first), from + first, (last - first) * sizeof(E));
+      a.built = last;
+    } else {
+      for (; a.built < last; ++a.built, ++from) {
+        if constexpr (std::is_reference_v<R>)
+          ::new (static_cast<void*>(a.data + a.built)) E(*from);
+        else
+          ::new (static_cast<void*>(a.data + a.built)) E(std::ranges::iter_move(from));
+      }
+    }
+  }
+
   void free_storage() noexcept {
     if (!storage_) return;
     storage_ = false;
@@ -383,6 +472,10 @@ private:
   std::tuple<MapArgs<Es>...> inputs_;
   bool storage_ = true;  // not freed yet
   alignas(64) atomic<std::size_t> next_{0};
+  // Chunks whose inputs are in place; inputs_word_ says whether more come
+  // (a futex word for claimers that wait for them).
+  alignas(64) atomic<std::size_t> ready_{0};
+  atomic<std::uint32_t> inputs_word_{inputs_copying};
   atomic<std::size_t> claimers_{1};  // the 1 is map's, while it submits
   atomic<std::size_t> users_{1};     // the MapResult's, plus claimers inside operator()
   atomic<bool> orphaned_{false};     // the MapResult left before iterating
@@ -392,8 +485,8 @@ private:
 template <class Job, class Fn>
 class MapClaimer {
 public:
-  MapClaimer(std::shared_ptr<Job> job, std::optional<Fn> own)
-      : job_(std::move(job)), own_(std::move(own)) {
+  MapClaimer(std::shared_ptr<Job> job, std::optional<Fn> own, const PoolCore& core)
+      : job_(std::move(job)), own_(std::move(own)), core_(&core) {
     job_->add_claimer();
   }
   MapClaimer(MapClaimer&&) noexcept = default;  // leaves job_ null
@@ -404,13 +497,22 @@ public:
   void operator()() {
     if (!job_->enter()) return;  // the map is over and its storage gone
     Fn& f = own_ ? *own_ : job_->fn();
-    for (std::size_t c = job_->claim(); c < job_->chunks(); c = job_->claim()) job_->run_chunk(c, f);
+    // Stops claiming at shutdown(cancel_futures), as Python cancels the
+    // calls not started; the chunks left are abandoned when the last
+    // claimer is gone.
+    while (!core_->cancelling()) {
+      const std::size_t c = job_->claim();
+      if (c >= job_->chunks()) break;
+      if (!job_->wait_inputs(c)) break;  // reading the inputs failed
+      job_->run_chunk(c, f);
+    }
     job_->leave();
   }
 
 private:
   std::shared_ptr<Job> job_;
   std::optional<Fn> own_;  // the claimer's copy of a copyable function
+  const PoolCore* core_;   // outlives its tasks
 };
 
 /// The MapResult side of a MapJob: waits for chunks in order, runs chunks
@@ -428,23 +530,32 @@ public:
   /// Submits one claimer per worker, up to one per chunk. Throws: as
   /// submit, if not even the first could be submitted (the others only
   /// help: the first alone would run every chunk).
-  void start(PoolCore& core) {
+  void start(const std::shared_ptr<PoolCore>& pool) {
+    PoolCore& core = *pool;
     struct Done {  // map's own count, released once the claimers are out
       Job& job;
       ~Done() { job.claimer_gone(); }
     } done{*job_};
+    core_ = pool;
+    pool_id_ = &core;
     const std::size_t k = (std::min)(job_->chunks(), core.max_workers());
     claimers_.reserve(k);
     for (std::size_t i = 0; i < k; ++i) {
       try {
         std::optional<Fn> own;
         if constexpr (Job::copy_fn) own.emplace(job_->fn());
-        claimers_.push_back(submit_to(core, MapClaimer<Job, Fn>(job_, std::move(own))));
+        claimers_.push_back(submit_to(core, MapClaimer<Job, Fn>(job_, std::move(own), core)));
       } catch (...) {
         if (i == 0) throw;
         break;
       }
     }
+  }
+
+  /// map's copy of the inputs threw: see MapJob::inputs_failed.
+  void inputs_failed() noexcept {
+    job_->inputs_failed();
+    close(false);
   }
 
   MapSpan<V> load(std::size_t pos) override {
@@ -492,13 +603,26 @@ private:
   std::uint32_t wait(std::size_t c, std::size_t pos) {
     MapChunkSlot& s = job_->slot(c);
     auto state = [&s] { return s.status.load(std::memory_order_acquire) & chunk_state; };
-    if (caller_runs_) {
-      // Run chunks nobody has claimed (this one first, as it is the lowest
-      // unclaimed if it is unclaimed) instead of sleeping.
-      while (state() == chunk_pending) {
-        const std::size_t mine = job_->claim();
-        if (mine >= job_->chunks()) break;
-        job_->run_chunk(mine, job_->fn());
+    // Run chunks nobody has claimed (this one first, as it is the lowest
+    // unclaimed if it is unclaimed) instead of sleeping: as the caller of
+    // tbb::parallel_for takes part (chunksize > 1, see MapOptions), and on
+    // a worker of the pool whatever the chunksize, as a worker's untimed
+    // wait on a future runs the awaited task (the claimers may be queued
+    // behind the iterating task).
+    const bool on_worker = tl_pool == pool_id_;
+    if (caller_runs_ || (on_worker && !deadline_)) {
+      if (const std::shared_ptr<PoolCore> core = core_.lock()) {
+        while (state() == chunk_pending && !core->cancelling()) {
+          if (on_worker) check_inline_depth();  // before claiming: may throw
+          const std::size_t mine = job_->claim();
+          if (mine >= job_->chunks()) break;
+          if (on_worker) {
+            const InlineDepth depth;
+            job_->run_chunk(mine, job_->fn());
+          } else {
+            job_->run_chunk(mine, job_->fn());
+          }
+        }
       }
     }
     Backoff backoff;
@@ -529,6 +653,10 @@ private:
   }
 
   std::shared_ptr<Job> job_;
+  // Set by start. Weak: the pool may be gone while the results live on (then
+  // every chunk is done or abandoned: its shutdown ran the claimers).
+  std::weak_ptr<PoolCore> core_;
+  const void* pool_id_ = nullptr;
   std::vector<Future<void>> claimers_;
   std::optional<Clock::time_point> deadline_;
   bool caller_runs_;
@@ -564,12 +692,13 @@ private:
   std::ranges::iterator_t<std::remove_reference_t<R>> it_;
 };
 
-/// Reads every input when map is called (zipped, stopping at the shortest)
-/// into a new job: sized ranges straight into the job's block (in one
-/// memcpy for a contiguous range of trivially copyable elements; an rvalue
-/// std::vector is taken over whole), others in step, element by element,
-/// into vectors the job takes over. Elements are moved out of ranges
-/// passed as rvalues.
+/// Makes the job of a map and reads its inputs (zipped, stopping at the
+/// shortest): an rvalue std::vector is taken over whole; unsized ranges
+/// are read in step, element by element, into vectors the job takes over;
+/// the other sized ranges are left for fill_map_job, which copies them
+/// into the job's block (memcpy for contiguous ranges of trivially
+/// copyable elements) once the claimers are submitted. Elements are moved
+/// out of ranges passed as rvalues.
 template <class V, class Fn, class F, class... Rs>
 auto make_map_job(std::shared_ptr<BlockCache> cache, F&& fn, std::size_t chunksize, Rs&&... rs) {
   using Job = MapJob<V, Fn, map_elem_t<Rs>...>;
@@ -579,7 +708,7 @@ auto make_map_job(std::shared_ptr<BlockCache> cache, F&& fn, std::size_t chunksi
     auto job = std::make_shared<Job>(std::move(cache), std::forward<F>(fn), n, chunksize,
                                      std::array<bool, sizeof...(Rs)>{!map_takes_over<Rs>...});
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (job->template put<I>(std::get<I>(std::move(refs))), ...);
+      (job->template take_over_if<I, Rs>(std::get<I>(refs)), ...);
     }(std::index_sequence_for<Rs...>{});
     return job;
   } else {
@@ -596,10 +725,15 @@ auto make_map_job(std::shared_ptr<BlockCache> cache, F&& fn, std::size_t chunksi
     auto job = std::make_shared<Job>(std::move(cache), std::forward<F>(fn), n, chunksize,
                                      std::array<bool, sizeof...(Rs)>{});
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (job->template put<I>(std::move(std::get<I>(read))), ...);
+      (job->template take_over<I>(std::move(std::get<I>(read))), ...);
     }(std::index_sequence_for<Rs...>{});
     return job;
   }
+}
+
+template <class Job, class... Rs>
+void fill_map_job(Job& job, Rs&&... rs) {
+  if constexpr ((std::ranges::sized_range<Rs> && ...)) job.fill(std::forward<Rs>(rs)...);
 }
 
 // ---------------------------------------------------------------------------
@@ -608,18 +742,16 @@ auto make_map_job(std::shared_ptr<BlockCache> cache, F&& fn, std::size_t chunksi
 // workers (where waiting on a future may run it inline, see
 // StateBase::wait_until, so nesting cannot deadlock the pool).
 
-template <class V, class F, class Tuple>
-V map_invoke(F& fn, Tuple& args) {
-  return std::apply(
-      [&fn](auto&... a) -> V {
-        if constexpr (std::is_void_v<decltype(std::invoke(fn, std::move(a)...))>) {
-          std::invoke(fn, std::move(a)...);
-          return V{};
-        } else {
-          return std::invoke(fn, std::move(a)...);
-        }
-      },
-      args);
+// (The void test is outside the lambdas: clang 14 instantiates a discarded
+// `return V{}` inside one, which fails for a V without a default constructor.)
+template <class V, class F, class... A>
+V map_invoke(F& fn, std::tuple<A...>& args) {
+  if constexpr (std::is_void_v<map_call_result_t<F, A...>>) {
+    std::apply([&fn](auto&... a) { std::invoke(fn, std::move(a)...); }, args);
+    return V{};
+  } else {
+    return std::apply([&fn](auto&... a) -> V { return std::invoke(fn, std::move(a)...); }, args);
+  }
 }
 
 /// The outcome of one chunk of a chunked map: a value or an exception per
