@@ -26,7 +26,8 @@
 
 #include "detail/cpu_count.hpp"
 #include "detail/future_state.hpp"
-#include "detail/map.hpp"
+#include "detail/map_job.hpp"
+#include "detail/map_tasks.hpp"
 #include "detail/thread_pool.hpp"
 #include "detail/wait.hpp"
 #include "errors.hpp"
@@ -60,15 +61,16 @@ struct ThreadPoolOptions {
 /// `chunksize=` and 3.14's `buffersize=`):
 /// `pool.map(f, items, {.chunksize = 64, .timeout = 5s})`.
 struct MapOptions {
-  /// Inputs per task: calls are grouped so that each task runs `chunksize`
-  /// of them in a row, which is what makes a map over many tiny calls fast.
-  /// Python's ThreadPoolExecutor ignores `chunksize` (only its
-  /// ProcessPoolExecutor uses it); here it groups thread-pool calls too.
-  /// Results and exceptions still come back one per input, in order.
+  /// Inputs per chunk: the calls of a chunk run in a row on one thread,
+  /// which is what makes a map over many tiny calls fast. Python's
+  /// ThreadPoolExecutor ignores `chunksize` (only its ProcessPoolExecutor
+  /// uses it); here it groups thread-pool calls too. Results and
+  /// exceptions still come back one per input, in order. With 1 (the
+  /// default) every call is started on its own, as in Python.
   /// Deviation: with `chunksize` > 1, no timeout and no pool initializer,
   /// the iterating thread, while the chunk it waits for is not done, runs
-  /// chunks no worker has started yet itself (as `tbb::parallel_for`'s
-  /// caller takes part) instead of sleeping until a worker wakes up;
+  /// chunks no thread has started yet itself (as `tbb::parallel_for`'s
+  /// caller takes part) instead of sleeping until a worker gets to them;
   /// Python runs every call on a worker.
   /// Throws: `std::invalid_argument` from `map` if 0 (Python: ValueError).
   std::size_t chunksize = 1;
@@ -89,19 +91,22 @@ struct MapOptions {
 /// `Executor.map` generator). `T` is the function's result type
 /// (`std::monostate`, Python's None, for a function returning void).
 ///
-/// Without a `buffersize`, every call was submitted when `map` returned;
-/// with one, at most that many tasks run ahead of the iteration. Iterating
-/// takes the results in input order, waiting for each as its position is
-/// reached. A call's exception is rethrown when its position is
-/// dereferenced (the iteration may go on past it), chunked or not. With a
-/// timeout, the deadline counts from the `map` call and an unfinished
-/// position throws `TimeoutError`.
+/// Without a `buffersize`, every input was read and every call queued when
+/// `map` returned; with one, at most that many tasks run ahead of the
+/// iteration. Iterating takes the results in input order, waiting for each
+/// as its position is reached (at most one futex wait per chunk; a result
+/// that is ready is read in place, with no call into the map). A call's
+/// exception is rethrown when its position is dereferenced (the iteration
+/// may go on past it), chunked or not. With a timeout, the deadline counts
+/// from the `map` call and an unfinished position throws `TimeoutError`.
 ///
-/// Destroying the range after `begin()` was called cancels the tasks that
+/// Destroying the range after `begin()` was called cancels the calls that
 /// have not started (Python cancels them when a started generator is
-/// closed); destroying it before leaves every submitted call to run, as an
-/// un-iterated Python generator does (its cleanup never runs). Inputs not
-/// yet submitted (with `buffersize`) are never submitted.
+/// closed; chunked, a chunk that started runs to its end); destroying it
+/// before leaves every call to run, as an un-iterated Python generator
+/// does (its cleanup never runs). Inputs not yet submitted (with
+/// `buffersize`) are never submitted. Results are destroyed as the
+/// iteration moves past their chunk, the rest with the range.
 /// Single pass; move-only; one thread.
 template <class T>
 class MapResult {
@@ -139,39 +144,51 @@ public:
     /// `buffersize`, what submitting the next input throws
     /// (`ExecutorShutdown` once the pool is shut down).
     T& operator*() const {
-      if (left_ == 0) [[unlikely]] {
-        const detail::MapSpan<T> run = owner_->source_->load(pos_);
-        cur_ = run.first;
-        left_ = run.count;
-      }
+      if (cur_ == end_) [[unlikely]]
+        fill();
       return *cur_;
     }
     T* operator->() const { return &**this; }
     /// Moves on. Never waits; with `buffersize` it may submit the next
     /// input (and throw as `submit`) if the position was not dereferenced.
     iterator& operator++() {
-      if (left_ != 0) {
-        --left_;
+      if (cur_ != end_) [[likely]] {
         ++cur_;
       } else {
-        owner_->source_->skip(pos_);
+        const std::size_t pos = position();
+        owner_->source_->skip(pos);
+        cur_ = end_ = first_ = nullptr;
+        first_pos_ = pos + 1;
       }
-      ++pos_;
       return *this;
     }
     void operator++(int) { ++*this; }
     friend bool operator==(const iterator& it, sentinel) noexcept {
-      return it.left_ == 0 && it.at_end();
+      return it.cur_ == it.end_ && it.at_end();
     }
 
   private:
     friend class MapResult;
     explicit iterator(MapResult* owner) noexcept : owner_(owner) {}
-    bool at_end() const noexcept { return owner_->source_->at_end(pos_); }
+    // The position: first_pos_ plus how far cur_ moved in the run.
+    std::size_t position() const noexcept {
+      return first_pos_ + static_cast<std::size_t>(cur_ - first_);
+    }
+    bool at_end() const noexcept { return owner_->source_->at_end(position()); }
+    void fill() const {
+      const std::size_t pos = position();
+      const detail::MapSpan<T> run = owner_->source_->load(pos);
+      first_ = cur_ = run.first;
+      end_ = run.first + run.count;
+      first_pos_ = pos;
+    }
     MapResult* owner_ = nullptr;
-    mutable T* cur_ = nullptr;         // the value at pos_, if left_ != 0
-    mutable std::size_t left_ = 0;     // values readable from cur_ on without asking
-    std::size_t pos_ = 0;              // input position
+    // [cur_, end_): results readable without asking the source, at
+    // positions first_pos_ + (cur_ - first_) on; empty when cur_ == end_.
+    mutable T* cur_ = nullptr;
+    mutable T* end_ = nullptr;
+    mutable T* first_ = nullptr;
+    mutable std::size_t first_pos_ = 0;
   };
 
   /// Starts the iteration (from then on, destroying the range cancels the
@@ -291,17 +308,32 @@ public:
 
   /// Calls `fn(x, y, ...)` for the elements of `inputs...` taken in step
   /// (zipped, stopping at the shortest) and returns the results in input
-  /// order, lazily: Python's `map(fn, *iterables)`. Every call is submitted
-  /// before this returns; see `MapResult` for how results and exceptions
-  /// come back, and the overload with `MapOptions` for chunks and a bound
-  /// on the calls in flight.
+  /// order, lazily: Python's `map(fn, *iterables)`. Every input is read
+  /// and every call queued before this returns; see `MapResult` for how
+  /// results and exceptions come back, and the overload with `MapOptions`
+  /// for chunks and a bound on the calls in flight.
   ///
-  /// Elements are copied into the tasks (moved from ranges passed as
-  /// rvalues); `fn` is copied into each task if it is copyable, else moved
-  /// once into the map and shared, so that its calls run concurrently on
-  /// one object, as Python's do. A `fn` returning void yields
-  /// `std::monostate` per input (Python: None).
-  /// Throws: as `submit` (calls submitted before the failure still run).
+  /// Elements are copied (moved from ranges passed as rvalues; an rvalue
+  /// `std::vector` is taken over whole) and passed to `fn` as rvalues; `fn`
+  /// is copied into each task if it is copyable, else moved once into the
+  /// map and shared, so that its calls run concurrently on one object, as
+  /// Python's do. A `fn` returning void yields `std::monostate` per input
+  /// (Python: None).
+  ///
+  /// How (no part of the contract): called from outside the pool and
+  /// without a `buffersize`, `map` copies the inputs into one block and
+  /// queues one task per worker (at most one per chunk); those tasks claim
+  /// chunks in input order with an atomic counter and write the results
+  /// into an array that the iteration reads in place, so a call costs no
+  /// task, future or allocation of its own. Calls start in input order on
+  /// up to `max_workers` threads, as with Python's one future per call;
+  /// work submitted after the map starts once every chunk is claimed. The
+  /// pool keeps the block for its next map (see detail/block_cache.hpp).
+  /// Called from one of the pool's workers, or with a `buffersize`, `map`
+  /// submits a task per call (or per chunk), so that waits on them are
+  /// waits on futures (see "Waiting inside the pool").
+  /// Throws: as `submit` (calls queued before the failure still run), or
+  /// what copying an input throws (calls of chunks read before still run).
   template <class F, std::ranges::input_range R, std::ranges::input_range... Rs>
     requires std::invocable<std::decay_t<F>&, std::ranges::range_value_t<R>,
                             std::ranges::range_value_t<Rs>...>
