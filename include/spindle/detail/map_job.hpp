@@ -193,17 +193,25 @@ public:
 
   /// Runs the calls of chunk `c` (claimed by this thread) with `f`,
   /// storing each value or exception, then marks it done.
-  void run_chunk(std::size_t c, Fn& f) noexcept {
+  void run_chunk(std::size_t c, Fn& fn) noexcept {
     const std::size_t first = c * chunksize_;
     const std::size_t last = (std::min)(n_, first + chunksize_);
     std::unique_ptr<std::exception_ptr[]> errors;
+    // Locals, not members: an opaque call (a function pointer) could change
+    // any memory, so members would be reloaded around every call.
+    V* const values = values_;
+    const auto in = std::apply([](auto&... a) { return std::tuple{a.data...}; }, inputs_);
+    // A function pointer is copied (the only Fn whose copy changes nothing);
+    // other functions are called in place, sharing state across calls.
+    using Call = std::conditional_t<std::is_pointer_v<Fn>, Fn, Fn&>;
+    Call f = fn;
     if constexpr (std::is_nothrow_invocable_v<Fn&, Es...> &&
                   std::is_nothrow_move_constructible_v<V>) {
-      for (std::size_t i = first; i < last; ++i) call(f, i);
+      for (std::size_t i = first; i < last; ++i) call(f, in, values, i);
     } else {
       for (std::size_t i = first; i < last; ++i) {
         try {
-          call(f, i);
+          call(f, in, values, i);
         } catch (...) {
           // Allocated only for a chunk with a failure; if even that fails,
           // the whole chunk fails with bad_alloc.
@@ -366,19 +374,20 @@ private:
     a.built = 0;
   }
 
-  void call(Fn& f, std::size_t i) {
-    // Inputs are passed as rvalues, as the per-task path moves them out of
-    // its task; the result is constructed in place.
+  // Inputs are passed as rvalues, as the per-task path moves them out of
+  // its task; the result is constructed in place.
+  template <class F>
+  static void call(F& f, const std::tuple<Es*...>& in, V* values, std::size_t i) {
     std::apply(
-        [&](auto&... in) {
+        [&](Es*... data) {
           if constexpr (std::is_void_v<map_call_result_t<Fn, Es...>>) {
-            std::invoke(f, std::move(in.data[i])...);
-            ::new (static_cast<void*>(values_ + i)) V();
+            std::invoke(f, std::move(data[i])...);
+            ::new (static_cast<void*>(values + i)) V();
           } else {
-            ::new (static_cast<void*>(values_ + i)) V(std::invoke(f, std::move(in.data[i])...));
+            ::new (static_cast<void*>(values + i)) V(std::invoke(f, std::move(data[i])...));
           }
         },
-        inputs_);
+        in);
   }
 
   // Out of memory for the error list: the chunk fails as a whole with that
