@@ -1429,3 +1429,21 @@ TEST_CASE("shutdown(cancel_futures) stops a running map from starting more chunk
   pool.shutdown();
   REQUIRE(ran == 1);
 }
+
+TEST_CASE("map takes std::vector<bool> inputs, sized or not, lvalue or rvalue", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 2);
+  auto count = [&](auto&& bits) {
+    int n = 0;
+    for (int v : pool.map([](bool b, int x) { return b ? x : 0; },
+                          std::forward<decltype(bits)>(bits), std::vector{1, 2, 3, 4},
+                          {.chunksize = chunksize}))
+      n += v;
+    return n;
+  };
+  std::vector<bool> bits{true, false, true, true, false};
+  REQUIRE(count(bits) == 8);
+  REQUIRE(count(std::vector<bool>(bits)) == 8);
+  auto even = CountTo{4} | std::views::transform([](int x) { return x % 2 == 0; });
+  REQUIRE(count(even) == 4);  // positions 0 and 2
+}

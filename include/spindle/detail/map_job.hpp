@@ -63,10 +63,12 @@ struct MapArgs {
   std::size_t built = 0;  // elements constructed in the block
 };
 
-// An rvalue std::vector of the element type is moved into the map whole.
+// An rvalue std::vector of the element type is moved into the map whole
+// (not std::vector<bool>, whose elements are no array).
 template <class R>
-inline constexpr bool map_takes_over =
-    !std::is_reference_v<R> && std::is_same_v<R, std::vector<map_elem_t<R>>>;
+inline constexpr bool map_takes_over = !std::is_reference_v<R> &&
+                                       std::is_same_v<R, std::vector<map_elem_t<R>>> &&
+                                       !std::is_same_v<map_elem_t<R>, bool>;
 
 /// The shared state of one map: function, inputs, results and chunk slots,
 /// the last three in one block from the pool's BlockCache. Shared
@@ -643,10 +645,13 @@ auto make_map_job(std::shared_ptr<BlockCache> cache, F&& fn, std::size_t chunksi
       }(std::index_sequence_for<Rs...>{});
       ++n;
     }
-    auto job = std::make_shared<Job>(std::move(cache), std::forward<F>(fn), n, chunksize,
-                                     std::array<bool, sizeof...(Rs)>{});
+    // Taken over, but for std::vector<bool>: copied into the block.
+    auto job = std::make_shared<Job>(
+        std::move(cache), std::forward<F>(fn), n, chunksize,
+        std::array<bool, sizeof...(Rs)>{std::is_same_v<map_elem_t<Rs>, bool>...});
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (job->template take_over<I>(std::move(std::get<I>(read))), ...);
+      (job->template take_over_if<I, std::vector<map_elem_t<Rs>>>(std::get<I>(read)), ...);
+      job->fill(std::move(std::get<I>(read))...);
     }(std::index_sequence_for<Rs...>{});
     return job;
   }
