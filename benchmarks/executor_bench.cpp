@@ -23,6 +23,12 @@
 //                      the same calls (a 2-thread arena, automatic
 //                      partitioner) writing a result vector, then the same
 //                      sum. items_per_second = calls per second.
+//                      map(tiny_call, ...) calls through a function pointer,
+//                      which the compiler cannot inline into the pool's
+//                      loop, while parallel_for's lambda inlines tiny_call:
+//                      _MapLambda/C passes a lambda instead (inlined like
+//                      parallel_for's), and BM_TBB_ParallelForFnPtr calls
+//                      through a function pointer too (like map's).
 // SPINDLE_BENCH_SMOKE=1 shrinks every size so the binary runs in seconds.
 //
 // Every pool benchmark measures wall time (UseRealTime): the work happens on
@@ -360,7 +366,44 @@ void BM_ThreadPoolExecutor_Map(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(in.size()));
 }
 
+void BM_ThreadPoolExecutor_MapLambda(benchmark::State& state) {
+  const auto chunksize = static_cast<std::size_t>(state.range(0));
+  spindle::ThreadPoolExecutor pool(2);
+  const std::vector<std::uint64_t> in = map_inputs();
+  for (auto _ : state) {
+    std::uint64_t sum = 0;
+    for (std::uint64_t r :
+         pool.map([](std::uint64_t x) noexcept { return tiny_call(x); }, in, {.chunksize = chunksize}))
+      sum += r;
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(in.size()));
+}
+
 #ifdef SPINDLE_BENCH_HAVE_TBB
+// An opaque pointer to tiny_call, so that parallel_for calls it indirectly.
+std::uint64_t (*volatile tiny_call_ptr)(std::uint64_t) noexcept = tiny_call;
+
+void BM_TBB_ParallelForFnPtr(benchmark::State& state) {
+  tbb::global_control control(tbb::global_control::max_allowed_parallelism, 2);
+  tbb::task_arena arena(2);
+  const std::vector<std::uint64_t> in = map_inputs();
+  std::vector<std::uint64_t> out(in.size());
+  for (auto _ : state) {
+    auto* const f = tiny_call_ptr;
+    arena.execute([&] {
+      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, in.size()),
+                        [&](const tbb::blocked_range<std::size_t>& r) {
+                          for (std::size_t i = r.begin(); i != r.end(); ++i) out[i] = f(in[i]);
+                        });
+    });
+    std::uint64_t sum = 0;
+    for (std::uint64_t r : out) sum += r;
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(in.size()));
+}
+
 void BM_TBB_ParallelFor(benchmark::State& state) {
   tbb::global_control control(tbb::global_control::max_allowed_parallelism, 2);
   tbb::task_arena arena(2);
@@ -418,8 +461,16 @@ int main(int argc, char** argv) {
       ->Arg(1024)
       ->UseRealTime()
       ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("BM_ThreadPoolExecutor_MapLambda", &BM_ThreadPoolExecutor_MapLambda)
+      ->Arg(64)
+      ->Arg(1024)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
 #ifdef SPINDLE_BENCH_HAVE_TBB
   benchmark::RegisterBenchmark("BM_TBB_ParallelFor", &BM_TBB_ParallelFor)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("BM_TBB_ParallelForFnPtr", &BM_TBB_ParallelForFnPtr)
       ->UseRealTime()
       ->Unit(benchmark::kMicrosecond);
 #endif

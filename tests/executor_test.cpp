@@ -1102,3 +1102,369 @@ TEST_CASE("The default max_workers counts the CPUs the thread may run on", "[exe
   REQUIRE(count == 1);
   REQUIRE(restricted == 5);  // min(32, 1 + 4)
 }
+
+// ---------------------------------------------------------------------------
+// map's claimed-chunk path (no buffersize, called from outside the pool) and
+// its fallback to one task per chunk (called from inside the pool).
+
+namespace {
+// Counts live objects, to check that map destroys each result exactly once.
+struct Counted {
+  static inline std::atomic<int> live{0};
+  int v = 0;
+  explicit Counted(int x) : v(x) { live.fetch_add(1); }
+  Counted(const Counted& o) : v(o.v) { live.fetch_add(1); }
+  Counted(Counted&& o) noexcept : v(o.v) { live.fetch_add(1); }
+  Counted& operator=(const Counted&) = default;
+  Counted& operator=(Counted&&) = default;
+  ~Counted() { live.fetch_sub(1); }
+};
+
+// A single-pass input range with no size: 0, 1, ..., n - 1.
+struct CountTo {
+  int n = 0;
+  struct iterator {
+    using value_type = int;
+    using difference_type = std::ptrdiff_t;
+    int v = 0;
+    int operator*() const { return v; }
+    iterator& operator++() {
+      ++v;
+      return *this;
+    }
+    void operator++(int) { ++v; }
+  };
+  struct sentinel {
+    int n = 0;
+    friend bool operator==(const iterator& it, sentinel s) { return it.v == s.n; }
+  };
+  iterator begin() const { return {}; }
+  sentinel end() const { return {n}; }
+};
+static_assert(std::ranges::input_range<CountTo> && !std::ranges::sized_range<CountTo>);
+
+// An unsized range of bools (clang 14 cannot compile libstdc++ 12's
+// views over CountTo): true, false, true, false.
+struct EvenBits {
+  CountTo counts{4};
+  struct iterator {
+    using value_type = bool;
+    using difference_type = std::ptrdiff_t;
+    CountTo::iterator it;
+    bool operator*() const { return *it % 2 == 0; }
+    iterator& operator++() {
+      ++it;
+      return *this;
+    }
+    void operator++(int) { ++it; }
+    friend bool operator==(const iterator& i, CountTo::sentinel s) { return i.it == s; }
+  };
+  iterator begin() const { return {counts.begin()}; }
+  CountTo::sentinel end() const { return counts.end(); }
+};
+static_assert(std::ranges::input_range<EvenBits> && !std::ranges::sized_range<EvenBits>);
+}  // namespace
+
+TEST_CASE("map over an empty input yields nothing, chunked or not", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 16);
+  int n = 0;
+  for (int v : pool.map([](int x) { return x; }, std::vector<int>{}, {.chunksize = chunksize})) {
+    (void)v;
+    ++n;
+  }
+  REQUIRE(n == 0);
+  for (int v : pool.map([](int x) { return x; }, CountTo{0}, {.chunksize = chunksize})) {
+    (void)v;
+    ++n;
+  }
+  REQUIRE(n == 0);
+  pool.shutdown();
+  // Nothing to submit: no ExecutorShutdown (Python submits nothing either).
+  REQUIRE_NOTHROW(pool.map([](int x) { return x; }, std::vector<int>{}));
+  REQUIRE_THROWS_AS(pool.map([](int x) { return x; }, std::vector{1}), spindle::ExecutorShutdown);
+}
+
+TEST_CASE("A chunksize above the input count runs one chunk and keeps order", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  std::vector<int> out;
+  for (int v : pool.map([](int x) { return x * 2; }, std::vector{1, 2, 3}, {.chunksize = 1000}))
+    out.push_back(v);
+  REQUIRE(out == std::vector{2, 4, 6});
+  out.clear();
+  for (int v : pool.map([](int x) { return x; }, std::vector{7}, {.chunksize = SIZE_MAX}))
+    out.push_back(v);
+  REQUIRE(out == std::vector{7});
+}
+
+TEST_CASE("map reads unsized and single-pass inputs, and takes over an rvalue vector",
+          "[executor]") {
+  ThreadPoolExecutor pool(2);
+  const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 3);
+  std::vector<int> out;
+  for (int v : pool.map([](int x, int y) { return x * 10 + y; }, CountTo{5}, std::vector{1, 2, 3},
+                        {.chunksize = chunksize}))
+    out.push_back(v);
+  REQUIRE(out == std::vector{1, 12, 23});
+  // Move-only elements come out of an rvalue vector (taken over whole, cut
+  // to the shortest input).
+  std::vector<std::unique_ptr<int>> owned;
+  for (int i = 0; i < 4; ++i) owned.push_back(std::make_unique<int>(i));
+  out.clear();
+  for (int v : pool.map([](std::unique_ptr<int> p, int k) { return *p + k; }, std::move(owned),
+                        std::vector{100, 200, 300}, {.chunksize = chunksize}))
+    out.push_back(v);
+  REQUIRE(out == std::vector{100, 201, 302});
+  // Inputs are copies: changing the source after map returns changes nothing.
+  std::vector<std::string> words{"a", "b", "c"};
+  auto results = pool.map([](const std::string& s) { return s + "!"; }, words,
+                          {.chunksize = chunksize});
+  words.assign({"x", "y", "z"});
+  std::vector<std::string> got;
+  for (auto& s : results) got.push_back(std::move(s));
+  REQUIRE(got == std::vector<std::string>{"a!", "b!", "c!"});
+}
+
+TEST_CASE("Exceptions in the middle of a chunk come back at their positions, the rest intact",
+          "[executor]") {
+  ThreadPoolExecutor pool(2);
+  const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 5, 64);
+  const int before = Counted::live.load();
+  {
+    auto results = pool.map(
+        [](int x) {
+          if (x % 7 == 3) throw std::out_of_range("bad " + std::to_string(x));
+          return Counted(x);
+        },
+        CountTo{100}, {.chunksize = chunksize});
+    int pos = 0;
+    for (auto it = results.begin(); it != results.end(); ++it, ++pos) {
+      if (pos % 7 == 3) {
+        REQUIRE_THROWS_AS(*it, std::out_of_range);
+        REQUIRE_THROWS_WITH(*it, "bad " + std::to_string(pos));  // again: still there
+      } else {
+        REQUIRE(it->v == pos);
+        REQUIRE((*it).v == pos);
+      }
+    }
+    REQUIRE(pos == 100);
+  }
+  REQUIRE(Counted::live.load() == before);  // each result destroyed once
+}
+
+TEST_CASE("Skipping positions without reading them, then stopping early, leaks nothing",
+          "[executor]") {
+  const int before = Counted::live.load();
+  {
+    ThreadPoolExecutor pool(2);
+    const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 8);
+    std::vector<int> inputs(300);
+    std::iota(inputs.begin(), inputs.end(), 0);
+    auto results = pool.map([](int x) { return Counted(x); }, inputs, {.chunksize = chunksize});
+    auto it = results.begin();
+    for (int i = 0; i < 50; ++i) ++it;  // never dereferenced
+    REQUIRE(it->v == 50);
+    ++it;
+    REQUIRE(it->v == 51);
+  }  // destroyed mid-way: calls not started are cancelled, values freed
+  REQUIRE(Counted::live.load() == before);
+}
+
+TEST_CASE("A chunked map's timeout counts from the map call", "[executor][timing]") {
+  ThreadPoolExecutor pool(2);
+  spindle::Event release;
+  const auto start = Clock::now();
+  {
+    auto results = pool.map(
+        [&](int x) {
+          if (x == 9) release.wait();
+          return x;
+        },
+        CountTo{12}, {.chunksize = 4, .timeout = 100ms});
+    auto it = results.begin();
+    for (int i = 0; i < 8; ++i, ++it) REQUIRE(*it == i);
+    REQUIRE_THROWS_AS(*it, spindle::TimeoutError);  // position 8 waits with 9 in its chunk
+    REQUIRE(Clock::now() - start >= 100ms);
+    release.set();
+    pool.wait_for_all();
+    REQUIRE(*it == 8);  // the position is still there once done
+  }
+  REQUIRE(Clock::now() - start < 20s);
+}
+
+TEST_CASE("Destroying a started chunked map cancels the chunks no thread has claimed",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Event started;
+  spindle::Event release;
+  std::atomic<int> ran{0};
+  {
+    // With a timeout the iterating thread runs no chunks itself.
+    auto results = pool.map(
+        [&](int x) {
+          if (x == 0) {
+            started.set();
+            release.wait();
+          }
+          ran.fetch_add(1);
+          return x;
+        },
+        std::vector{0, 1, 2, 3, 4, 5, 6, 7}, {.chunksize = 2, .timeout = 60s});
+    (void)results.begin();
+    started.wait();
+  }
+  release.set();
+  pool.wait_for_all();
+  REQUIRE(ran == 2);  // the chunk that was running finishes; no other starts
+}
+
+TEST_CASE("shutdown(cancel_futures) while mapping cancels the chunks not claimed", "[executor]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Event release;
+  auto blocker = pool.submit([&] { release.wait(); });  // the map's task stays queued
+  auto results = pool.map([](int x) { return x; }, std::vector{1, 2, 3}, {.timeout = 60s});
+  pool.shutdown(false, true);
+  release.set();
+  auto it = results.begin();
+  REQUIRE_THROWS_AS(*it, spindle::CancelledError);
+  ++it;
+  REQUIRE_THROWS_AS(*it, spindle::CancelledError);
+  ++it;
+  ++it;
+  REQUIRE(it == results.end());
+  pool.shutdown();
+}
+
+TEST_CASE("A map on a broken pool fails its positions with BrokenExecutor", "[executor]") {
+  ThreadPoolExecutor pool(1, {.initializer = [] { throw std::runtime_error("no database"); }});
+  std::optional<spindle::MapResult<int>> results;
+  try {
+    results.emplace(pool.map([](int x) { return x; }, std::vector{1, 2}, {.chunksize = 2}));
+  } catch (const spindle::BrokenExecutor&) {
+    SUCCEED("the pool broke before map submitted");
+    return;
+  }
+  REQUIRE_THROWS_AS(*results->begin(), spindle::BrokenExecutor);
+}
+
+TEST_CASE("A map iterated inside a task of the same pool completes, even with one worker",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 4);
+  auto total = pool.submit([&] {
+    int sum = 0;
+    for (int v : pool.map([](int x) { return x * x; }, CountTo{10}, {.chunksize = chunksize}))
+      sum += v;
+    return sum;
+  });
+  REQUIRE(total.result(60s) == 285);
+}
+
+TEST_CASE("Many maps at once from several threads, broken off at random, stay correct",
+          "[executor][stress]") {
+  ThreadPoolExecutor pool(3);
+  const int rounds = 400 / sanitizer_divisor + 10;
+  std::atomic<int> wrong{0};
+  const int before = Counted::live.load();
+  auto driver = [&](unsigned seed) {
+    std::mt19937 rng(seed);
+    for (int r = 0; r < rounds; ++r) {
+      const int n = static_cast<int>(rng() % 200);
+      const std::size_t chunksize = 1 + rng() % 40;
+      const int stop_at = static_cast<int>(rng() % 250);
+      const bool fail = rng() % 4 == 0;
+      std::vector<int> in(static_cast<std::size_t>(n));
+      std::iota(in.begin(), in.end(), 0);
+      auto results = pool.map(
+          [fail](int x) {
+            if (fail && x % 13 == 0) throw std::runtime_error("13");
+            return Counted(x * 2);
+          },
+          in, {.chunksize = chunksize});
+      int pos = 0;
+      for (auto it = results.begin(); it != results.end() && pos < stop_at; ++it, ++pos) {
+        try {
+          if (it->v != pos * 2) wrong.fetch_add(1);
+          if (fail && pos % 13 == 0) wrong.fetch_add(1);
+        } catch (const std::runtime_error&) {
+          if (!(fail && pos % 13 == 0)) wrong.fetch_add(1);
+        }
+      }
+      if (pos != (std::min)(n, stop_at)) wrong.fetch_add(1);
+    }
+  };
+  std::thread a(driver, 1u);
+  std::thread b(driver, 2u);
+  driver(3u);
+  a.join();
+  b.join();
+  pool.wait_for_all();
+  REQUIRE(wrong == 0);
+  REQUIRE(Counted::live.load() == before);
+}
+
+TEST_CASE("A map made outside the pool and iterated in one of its tasks does not deadlock",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 3);
+  spindle::Event release;
+  auto blocker = pool.submit([&] { release.wait(); });  // keeps the claimer queued
+  auto results = pool.map([](int x) { return x + 1; }, std::vector{1, 2, 3, 4},
+                          {.chunksize = chunksize});
+  // Queued behind the claimer; it runs on the only worker and must run the
+  // chunks itself if the claimer has not started.
+  auto total = pool.submit([&] {
+    int sum = 0;
+    for (int v : results) sum += v;
+    return sum;
+  });
+  release.set();
+  REQUIRE(total.result(60s) == 14);
+}
+
+TEST_CASE("shutdown(cancel_futures) stops a running map from starting more chunks",
+          "[executor]") {
+  ThreadPoolExecutor pool(1);
+  spindle::Event started;
+  spindle::Event release;
+  std::atomic<int> ran{0};
+  auto results = pool.map(
+      [&](int x) {
+        if (x == 0) {
+          started.set();
+          release.wait();
+        }
+        ran.fetch_add(1);
+        return x;
+      },
+      std::vector{0, 1, 2, 3}, {.timeout = 60s});
+  started.wait();
+  pool.shutdown(false, true);  // the claimer runs call 0; calls 1-3 have not started
+  release.set();
+  auto it = results.begin();
+  REQUIRE(*it == 0);
+  for (int i = 1; i < 4; ++i) {
+    ++it;
+    REQUIRE_THROWS_AS(*it, spindle::CancelledError);
+  }
+  pool.shutdown();
+  REQUIRE(ran == 1);
+}
+
+TEST_CASE("map takes std::vector<bool> inputs, sized or not, lvalue or rvalue", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  const std::size_t chunksize = GENERATE(as<std::size_t>{}, 1, 2);
+  auto count = [&](auto&& bits) {
+    int n = 0;
+    for (int v : pool.map([](bool b, int x) { return b ? x : 0; },
+                          std::forward<decltype(bits)>(bits), std::vector{1, 2, 3, 4},
+                          {.chunksize = chunksize}))
+      n += v;
+    return n;
+  };
+  std::vector<bool> bits{true, false, true, true, false};
+  REQUIRE(count(bits) == 8);
+  REQUIRE(count(std::vector<bool>(bits)) == 8);
+  EvenBits even;
+  REQUIRE(count(even) == 4);  // positions 0 and 2
+}

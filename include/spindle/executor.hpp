@@ -26,6 +26,8 @@
 
 #include "detail/cpu_count.hpp"
 #include "detail/future_state.hpp"
+#include "detail/map_job.hpp"
+#include "detail/map_tasks.hpp"
 #include "detail/thread_pool.hpp"
 #include "detail/wait.hpp"
 #include "errors.hpp"
@@ -59,15 +61,16 @@ struct ThreadPoolOptions {
 /// `chunksize=` and 3.14's `buffersize=`):
 /// `pool.map(f, items, {.chunksize = 64, .timeout = 5s})`.
 struct MapOptions {
-  /// Inputs per task: calls are grouped so that each task runs `chunksize`
-  /// of them in a row, which is what makes a map over many tiny calls fast.
-  /// Python's ThreadPoolExecutor ignores `chunksize` (only its
-  /// ProcessPoolExecutor uses it); here it groups thread-pool calls too.
-  /// Results and exceptions still come back one per input, in order.
+  /// Inputs per chunk: the calls of a chunk run in a row on one thread,
+  /// which is what makes a map over many tiny calls fast. Python's
+  /// ThreadPoolExecutor ignores `chunksize` (only its ProcessPoolExecutor
+  /// uses it); here it groups thread-pool calls too. Results and
+  /// exceptions still come back one per input, in order. With 1 (the
+  /// default) every call is started on its own, as in Python.
   /// Deviation: with `chunksize` > 1, no timeout and no pool initializer,
   /// the iterating thread, while the chunk it waits for is not done, runs
-  /// chunks no worker has started yet itself (as `tbb::parallel_for`'s
-  /// caller takes part) instead of sleeping until a worker wakes up;
+  /// chunks no thread has started yet itself (as `tbb::parallel_for`'s
+  /// caller takes part) instead of sleeping until a worker gets to them;
   /// Python runs every call on a worker.
   /// Throws: `std::invalid_argument` from `map` if 0 (Python: ValueError).
   std::size_t chunksize = 1;
@@ -84,99 +87,50 @@ struct MapOptions {
   std::optional<std::size_t> buffersize = std::nullopt;
 };
 
-namespace detail {
-
-/// The outcome of one chunk of a chunked map: a value or an exception per
-/// input, so that exceptions come back at their own positions.
-template <class V>
-struct MapChunk {
-  std::vector<std::optional<V>> values;
-  std::vector<std::exception_ptr> errors;  // empty, or one per input (null if it succeeded)
-};
-
-/// One submitted task of a map: a single call, or a chunk of `n` calls.
-template <class V>
-struct MapPiece {
-  Future<V> single;
-  Future<MapChunk<V>> chunk;
-  std::size_t n = 1;
-};
-
-/// Where a map's inputs come from: submits the next task for a MapResult.
-template <class V>
-class MapFeed {
-public:
-  virtual ~MapFeed() = default;
-  /// Submits the next task and appends it to `out`; false (nothing
-  /// appended) once the inputs are exhausted or the pool is gone.
-  /// Throws: as `submit` (ExecutorShutdown after shutdown).
-  virtual bool push_next(std::deque<MapPiece<V>>& out) = 0;
-};
-
-// What map calls f with; void results become std::monostate (Python: None).
-template <class F, class... Args>
-using map_call_result_t = std::invoke_result_t<F&, Args...>;
-template <class F, class... Args>
-using map_value_t = std::conditional_t<std::is_void_v<map_call_result_t<F, Args...>>,
-                                       std::monostate,
-                                       std::remove_cvref_t<map_call_result_t<F, Args...>>>;
-
-template <class V, class F, class Tuple>
-V map_invoke(F& fn, Tuple& args) {
-  return std::apply(
-      [&fn](auto&... a) -> V {
-        if constexpr (std::is_void_v<decltype(std::invoke(fn, std::move(a)...))>) {
-          std::invoke(fn, std::move(a)...);
-          return V{};
-        } else {
-          return std::invoke(fn, std::move(a)...);
-        }
-      },
-      args);
-}
-
-}  // namespace detail
-
 /// The lazy, ordered results of `ThreadPoolExecutor::map` (Python's
 /// `Executor.map` generator). `T` is the function's result type
 /// (`std::monostate`, Python's None, for a function returning void).
 ///
-/// Without a `buffersize`, every call was submitted when `map` returned;
-/// with one, at most that many tasks run ahead of the iteration. Iterating
-/// takes the results in input order, waiting for each as its position is
-/// reached. A call's exception is rethrown when its position is
-/// dereferenced (the iteration may go on past it), chunked or not. With a
-/// timeout, the deadline counts from the `map` call and an unfinished
-/// position throws `TimeoutError`.
+/// Without a `buffersize`, every input was read and every call queued when
+/// `map` returned; with one, at most that many tasks run ahead of the
+/// iteration. Iterating takes the results in input order, waiting for each
+/// as its position is reached (at most one futex wait per chunk; a result
+/// that is ready is read in place, with no call into the map). A call's
+/// exception is rethrown when its position is dereferenced (the iteration
+/// may go on past it), chunked or not. With a timeout, the deadline counts
+/// from the `map` call and an unfinished position throws `TimeoutError`.
 ///
-/// Destroying the range after `begin()` was called cancels the tasks that
+/// Destroying the range after `begin()` was called cancels the calls that
 /// have not started (Python cancels them when a started generator is
-/// closed); destroying it before leaves every submitted call to run, as an
-/// un-iterated Python generator does (its cleanup never runs). Inputs not
-/// yet submitted (with `buffersize`) are never submitted.
+/// closed; chunked, a chunk that started runs to its end); destroying it
+/// before leaves every call to run, as an un-iterated Python generator
+/// does (its cleanup never runs). Inputs not yet submitted (with
+/// `buffersize`) are never submitted. Results are destroyed as the
+/// iteration moves past their chunk, the rest with the range.
 /// Single pass; move-only; one thread.
 template <class T>
 class MapResult {
 public:
-  MapResult(std::deque<detail::MapPiece<T>> pieces, std::unique_ptr<detail::MapFeed<T>> feed,
-            std::optional<detail::Clock::time_point> deadline, bool caller_runs = false) noexcept
-      : pieces_(std::move(pieces)), feed_(std::move(feed)), deadline_(deadline),
-        caller_runs_(caller_runs) {}
+  explicit MapResult(std::unique_ptr<detail::MapSource<T>> source) noexcept
+      : source_(std::move(source)) {}
   MapResult(MapResult&&) noexcept = default;
-  MapResult& operator=(MapResult&&) noexcept = default;
+  MapResult& operator=(MapResult&& other) noexcept {
+    if (this != &other) {
+      close();
+      source_ = std::move(other.source_);
+      started_ = other.started_;
+    }
+    return *this;
+  }
   MapResult(const MapResult&) = delete;
   MapResult& operator=(const MapResult&) = delete;
-  ~MapResult() {
-    if (!started_) return;
-    for (auto& p : pieces_) {
-      if (p.single.valid()) p.single.cancel();
-      if (p.chunk.valid()) p.chunk.cancel();
-    }
-  }
+  ~MapResult() { close(); }
 
   struct sentinel {};
 
-  /// Input iterator over the results.
+  /// Input iterator over the results. Reading a run of results that are
+  /// ready costs no call into the map's machinery: the iterator keeps a
+  /// pointer to them and asks again only when the run ends.
   class iterator {
   public:
     using iterator_concept = std::input_iterator_tag;
@@ -184,27 +138,57 @@ public:
     using difference_type = std::ptrdiff_t;
 
     iterator() = default;
-    /// The result at this position, moved out of the task's state.
-    /// Blocks: until that call is done. Throws: the call's exception;
-    /// `CancelledError`; `TimeoutError` past the deadline; with
+    /// The result at this position (the range owns it; it may be moved
+    /// from). Blocks: until that call is done. Throws: the call's
+    /// exception; `CancelledError`; `TimeoutError` past the deadline; with
     /// `buffersize`, what submitting the next input throws
     /// (`ExecutorShutdown` once the pool is shut down).
-    T& operator*() const { return owner_->load(); }
-    T* operator->() const { return &owner_->load(); }
+    T& operator*() const {
+      if (cur_ == end_) [[unlikely]]
+        fill();
+      return *cur_;
+    }
+    T* operator->() const { return &**this; }
     /// Moves on. Never waits; with `buffersize` it may submit the next
     /// input (and throw as `submit`) if the position was not dereferenced.
     iterator& operator++() {
-      owner_->next();
+      if (cur_ != end_) [[likely]] {
+        ++cur_;
+      } else {
+        const std::size_t pos = position();
+        owner_->source_->skip(pos);
+        cur_ = end_ = first_ = nullptr;
+        first_pos_ = pos + 1;
+      }
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, sentinel) noexcept { return it.at_end(); }
+    friend bool operator==(const iterator& it, sentinel) noexcept {
+      return it.cur_ == it.end_ && it.at_end();
+    }
 
   private:
     friend class MapResult;
     explicit iterator(MapResult* owner) noexcept : owner_(owner) {}
-    bool at_end() const noexcept { return owner_->pieces_.empty(); }
+    // The position: first_pos_ plus how far cur_ moved in the run.
+    std::size_t position() const noexcept {
+      return first_pos_ + static_cast<std::size_t>(cur_ - first_);
+    }
+    bool at_end() const noexcept { return owner_->source_->at_end(position()); }
+    void fill() const {
+      const std::size_t pos = position();
+      const detail::MapSpan<T> run = owner_->source_->load(pos);
+      first_ = cur_ = run.first;
+      end_ = run.first + run.count;
+      first_pos_ = pos;
+    }
     MapResult* owner_ = nullptr;
+    // [cur_, end_): results readable without asking the source, at
+    // positions first_pos_ + (cur_ - first_) on; empty when cur_ == end_.
+    mutable T* cur_ = nullptr;
+    mutable T* end_ = nullptr;
+    mutable T* first_ = nullptr;
+    mutable std::size_t first_pos_ = 0;
   };
 
   /// Starts the iteration (from then on, destroying the range cancels the
@@ -216,213 +200,13 @@ public:
   sentinel end() const noexcept { return {}; }
 
 private:
-  // First visit of the front piece: with a buffersize, submit the next
-  // input now (as Python does before it waits for a result).
-  void enter() {
-    if (entered_) return;
-    entered_ = true;
-    if (feed_) {
-      auto feed = std::move(feed_);
-      if (feed->push_next(pieces_)) feed_ = std::move(feed);
-    }
+  void close() noexcept {
+    if (source_) source_->close(started_);
   }
 
-  template <class U>
-  detail::ResultState<U>* wait_for(Future<U>& f) {
-    auto* s = detail::FutureAccess::state(f);
-    if (!s->wait_until(deadline_))
-      throw TimeoutError("ThreadPoolExecutor::map: result " + std::to_string(pos_) +
-                         " not done within the timeout");
-    if (s->status() == detail::st_cancelled) throw CancelledError();
-    if (s->error_) std::rethrow_exception(s->error_);
-    return s;
-  }
-
-  T& load() {
-    enter();
-    detail::MapPiece<T>& p = pieces_.front();
-    if (p.single.valid()) {
-      // This range holds the only handle, so the value can be moved out.
-      if (!current_) current_.emplace(std::move(*wait_for(p.single)->value_));
-      return *current_;
-    }
-    if (!chunk_) {
-      if (caller_runs_ && !deadline_) run_pending_chunks();
-      chunk_.emplace(std::move(*wait_for(p.chunk)->value_));
-    }
-    if (!chunk_->errors.empty() && chunk_->errors[index_]) std::rethrow_exception(chunk_->errors[index_]);
-    return *chunk_->values[index_];
-  }
-
-  // While the front chunk is not done, run chunks no worker has started on
-  // this thread (front first, then the later ones), instead of sleeping
-  // until a worker finishes the front one.
-  void run_pending_chunks() {
-    auto* front = detail::FutureAccess::state(pieces_.front().chunk);
-    for (auto& piece : pieces_) {
-      if (front->done()) return;
-      if (!piece.chunk.valid()) return;
-      auto* s = detail::FutureAccess::state(piece.chunk);
-      if (s->status() == detail::st_pending) s->run_inline();
-    }
-  }
-
-  void next() {
-    enter();
-    detail::MapPiece<T>& p = pieces_.front();
-    ++pos_;
-    if (p.single.valid()) {
-      current_.reset();
-    } else if (++index_ < p.n) {
-      return;
-    } else {
-      chunk_.reset();
-      index_ = 0;
-    }
-    pieces_.pop_front();  // releases the state as the iteration moves on
-    entered_ = false;
-  }
-
-  std::deque<detail::MapPiece<T>> pieces_;  // front: the current position's task
-  std::unique_ptr<detail::MapFeed<T>> feed_;  // null once exhausted (or without buffersize)
-  std::optional<detail::Clock::time_point> deadline_;
-  std::size_t pos_ = 0;    // input position, for messages
-  std::size_t index_ = 0;  // position inside the front chunk
-  bool entered_ = false;   // enter() ran for the front piece
-  bool started_ = false;   // begin() was called
-  bool caller_runs_ = false;  // run a pending chunk on the iterating thread
-  std::optional<T> current_;
-  std::optional<detail::MapChunk<T>> chunk_;
+  std::unique_ptr<detail::MapSource<T>> source_;
+  bool started_ = false;  // begin() was called
 };
-
-namespace detail {
-
-/// ThreadPoolExecutor::submit on a core (also used by map's feeds).
-template <class F, class... Args>
-auto submit_to(PoolCore& core, F&& fn, Args&&... args) {
-  using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
-  using T = std::conditional_t<std::is_void_v<R>, void, std::remove_cvref_t<R>>;
-  auto call = [f = std::forward<F>(fn), ... a = std::forward<Args>(args)]() mutable -> R {
-    return std::invoke(std::move(f), std::move(a)...);
-  };
-  auto* task = new TaskState<T, decltype(call)>(std::move(call));
-  try {
-    core.push(task);
-  } catch (...) {
-    delete task;  // not queued: nobody else has seen it
-    throw;
-  }
-  return FutureAccess::adopt<T>(task);
-}
-
-/// One input range of a map, with its read position.
-template <class R>
-class MapInput {
-public:
-  explicit MapInput(R&& r) : range_(std::forward<R>(r)), it_(std::ranges::begin(range_.get())) {}
-  MapInput(const MapInput&) = delete;
-  MapInput& operator=(const MapInput&) = delete;
-
-  bool at_end() { return it_ == std::ranges::end(range_.get()); }
-  // The element, copied (moved out of a range passed as an rvalue).
-  auto take() {
-    using E = std::ranges::range_value_t<std::remove_reference_t<R>>;
-    if constexpr (std::is_lvalue_reference_v<R>) {
-      E e(*it_);
-      ++it_;
-      return e;
-    } else {
-      E e(std::ranges::iter_move(it_));
-      ++it_;
-      return e;
-    }
-  }
-
-private:
-  RangeHolder<R> range_;
-  std::ranges::iterator_t<std::remove_reference_t<R>> it_;
-};
-
-/// The feed of `ThreadPoolExecutor::map`: zips the inputs and submits one
-/// call, or one chunk of calls, per push_next.
-template <class V, class Fn, class... Rs>
-class MapFeedImpl final : public MapFeed<V> {
-  using Args = std::tuple<std::ranges::range_value_t<std::remove_reference_t<Rs>>...>;
-  // A copyable function is copied into each task; a move-only one is shared.
-  static constexpr bool copy_fn = std::is_copy_constructible_v<Fn>;
-  using FnHolder = std::conditional_t<copy_fn, Fn, std::shared_ptr<Fn>>;
-
-public:
-  template <class G>
-  MapFeedImpl(const std::shared_ptr<PoolCore>& core, G&& fn, std::size_t chunksize, Rs&&... inputs)
-      : core_(core), fn_(make_holder(std::forward<G>(fn))), chunksize_(chunksize),
-        inputs_(std::forward<Rs>(inputs)...) {}
-
-  bool push_next(std::deque<MapPiece<V>>& out) override {
-    if (exhausted()) return false;
-    const std::shared_ptr<PoolCore> core = core_.lock();
-    if (!core) return false;  // the pool is gone (Python: the executor's weakref is dead)
-    MapPiece<V> piece;
-    if (chunksize_ == 1) {
-      piece.single = submit_to(*core, [f = fn_, a = next_args()]() mutable -> V {
-        return map_invoke<V>(fn_ref(f), a);
-      });
-    } else {
-      std::vector<Args> items;
-      items.reserve(chunksize_);
-      do {
-        items.push_back(next_args());
-      } while (items.size() < chunksize_ && !exhausted());
-      piece.n = items.size();
-      piece.chunk = submit_to(*core, [f = fn_, items = std::move(items)]() mutable {
-        MapChunk<V> result;
-        result.values.reserve(items.size());
-        for (std::size_t i = 0; i < items.size(); ++i) {
-          try {
-            result.values.emplace_back(map_invoke<V>(fn_ref(f), items[i]));
-          } catch (...) {
-            result.values.emplace_back();
-            if (result.errors.empty()) result.errors.resize(items.size());
-            result.errors[i] = std::current_exception();
-          }
-        }
-        return result;
-      });
-    }
-    out.push_back(std::move(piece));
-    return true;
-  }
-
-private:
-  template <class G>
-  static FnHolder make_holder(G&& fn) {
-    if constexpr (copy_fn)
-      return Fn(std::forward<G>(fn));
-    else
-      return std::make_shared<Fn>(std::forward<G>(fn));
-  }
-  static Fn& fn_ref(FnHolder& h) noexcept {
-    if constexpr (copy_fn)
-      return h;
-    else
-      return *h;
-  }
-
-  bool exhausted() {
-    return std::apply([](auto&... in) { return (in.at_end() || ...); }, inputs_);
-  }
-  Args next_args() {
-    // Braced initialization takes the elements left to right.
-    return std::apply([](auto&... in) { return Args{in.take()...}; }, inputs_);
-  }
-
-  std::weak_ptr<PoolCore> core_;
-  FnHolder fn_;
-  std::size_t chunksize_;
-  std::tuple<MapInput<Rs>...> inputs_;
-};
-
-}  // namespace detail
 
 /// A pool of worker threads that runs submitted calls and hands back
 /// futures: Python's `concurrent.futures.ThreadPoolExecutor`.
@@ -524,17 +308,32 @@ public:
 
   /// Calls `fn(x, y, ...)` for the elements of `inputs...` taken in step
   /// (zipped, stopping at the shortest) and returns the results in input
-  /// order, lazily: Python's `map(fn, *iterables)`. Every call is submitted
-  /// before this returns; see `MapResult` for how results and exceptions
-  /// come back, and the overload with `MapOptions` for chunks and a bound
-  /// on the calls in flight.
+  /// order, lazily: Python's `map(fn, *iterables)`. Every input is read
+  /// and every call queued before this returns; see `MapResult` for how
+  /// results and exceptions come back, and the overload with `MapOptions`
+  /// for chunks and a bound on the calls in flight.
   ///
-  /// Elements are copied into the tasks (moved from ranges passed as
-  /// rvalues); `fn` is copied into each task if it is copyable, else moved
-  /// once into the map and shared, so that its calls run concurrently on
-  /// one object, as Python's do. A `fn` returning void yields
-  /// `std::monostate` per input (Python: None).
-  /// Throws: as `submit` (calls submitted before the failure still run).
+  /// Elements are copied (moved from ranges passed as rvalues; an rvalue
+  /// `std::vector` is taken over whole) and passed to `fn` as rvalues; `fn`
+  /// is copied into each task if it is copyable, else moved once into the
+  /// map and shared, so that its calls run concurrently on one object, as
+  /// Python's do. A `fn` returning void yields `std::monostate` per input
+  /// (Python: None).
+  ///
+  /// How (no part of the contract): called from outside the pool and
+  /// without a `buffersize`, `map` copies the inputs into one block and
+  /// queues one task per worker (at most one per chunk); those tasks claim
+  /// chunks in input order with an atomic counter and write the results
+  /// into an array that the iteration reads in place, so a call costs no
+  /// task, future or allocation of its own. Calls start in input order on
+  /// up to `max_workers` threads, as with Python's one future per call;
+  /// work submitted after the map starts once every chunk is claimed. The
+  /// pool keeps the block for its next map (see detail/block_cache.hpp).
+  /// Called from one of the pool's workers, or with a `buffersize`, `map`
+  /// submits a task per call (or per chunk), so that waits on them are
+  /// waits on futures (see "Waiting inside the pool").
+  /// Throws: as `submit` (calls queued before the failure still run), or
+  /// what copying an input throws (calls of chunks read before still run).
   template <class F, std::ranges::input_range R, std::ranges::input_range... Rs>
     requires std::invocable<std::decay_t<F>&, std::ranges::range_value_t<R>,
                             std::ranges::range_value_t<Rs>...>
@@ -639,22 +438,37 @@ private:
       throw std::invalid_argument("ThreadPoolExecutor::map: buffersize must be >= 1");
     std::optional<detail::Clock::time_point> deadline;
     if (options.timeout) deadline = detail::deadline_after(*options.timeout);
-    auto feed = std::make_unique<detail::MapFeedImpl<V, Fn, Rs...>>(
-        core_, std::forward<F>(fn), options.chunksize, std::forward<Rs>(inputs)...);
-    std::deque<detail::MapPiece<V>> pieces;
     const bool caller_runs = options.chunksize > 1 && !core_->has_initializer();
-    if (options.buffersize) {
-      for (std::size_t i = 0; i < *options.buffersize; ++i)
-        if (!feed->push_next(pieces))
-          return MapResult<V>(std::move(pieces), nullptr, deadline, caller_runs);
-      return MapResult<V>(std::move(pieces), std::move(feed), deadline, caller_runs);
+    if (options.buffersize || detail::tl_helper != nullptr) {
+      // One task per call or chunk: inputs read lazily (buffersize), or
+      // waits that a worker must see as waits on futures (see
+      // detail/map.hpp).
+      auto source = std::make_unique<detail::MapTasks<V>>(
+          std::make_unique<detail::MapFeedImpl<V, Fn, Rs...>>(
+              core_, std::forward<F>(fn), options.chunksize, std::forward<Rs>(inputs)...),
+          deadline, caller_runs);
+      source->start(options.buffersize);
+      return MapResult<V>(std::move(source));
     }
-    while (feed->push_next(pieces)) {
+    auto job = detail::make_map_job<V, Fn>(blocks_, std::forward<F>(fn), options.chunksize,
+                                           std::forward<Rs>(inputs)...);
+    auto source = std::make_unique<detail::MapJobSource<V, Fn, detail::map_elem_t<Rs>...>>(
+        job, deadline, caller_runs && !deadline);
+    // Claimers first: workers wake while the inputs are copied, and start
+    // on the chunks copied so far.
+    source->start(core_);
+    try {
+      detail::fill_map_job(*job, std::forward<Rs>(inputs)...);
+    } catch (...) {
+      source->inputs_failed();
+      throw;
     }
-    return MapResult<V>(std::move(pieces), nullptr, deadline, caller_runs);
+    return MapResult<V>(std::move(source));
   }
 
   std::shared_ptr<detail::PoolCore> core_;
+  // Blocks kept for the next map's results and inputs (see BlockCache).
+  std::shared_ptr<detail::BlockCache> blocks_ = std::make_shared<detail::BlockCache>();
 };
 
 }  // namespace spindle

@@ -84,6 +84,9 @@ public:
   ~PoolCore() { shutdown(true, false); }
 
   std::size_t max_workers() const noexcept { return max_workers_; }
+  /// Set by shutdown(cancel_futures = true): work that claims more work
+  /// (map's claimers) stops claiming, as queued tasks are cancelled.
+  bool cancelling() const noexcept { return cancelling_.load(std::memory_order_relaxed); }
   /// Whether workers run an initializer (then no other thread may run tasks).
   bool has_initializer() const noexcept { return static_cast<bool>(initializer_); }
 
@@ -126,6 +129,7 @@ public:
           "ThreadPoolExecutor::shutdown(wait=true) called from one of the pool's own workers "
           "would wait for itself; use shutdown(false)");
     TaskList drained;
+    if (cancel_futures) cancelling_.store(true, std::memory_order_relaxed);
     {
       std::lock_guard lock(global_lock_);
       closed_ = true;
@@ -692,6 +696,7 @@ private:
   std::atomic<std::size_t> started_{0};   // slots_[0, started_) have threads
   std::atomic<bool> stopping_{false};
   std::atomic<bool> broken_{false};
+  std::atomic<bool> cancelling_{false};
 
   SpinLock idle_lock_;
   std::unique_ptr<std::size_t[]> idle_stack_ = std::make_unique<std::size_t[]>(max_workers_);
