@@ -890,3 +890,32 @@ TEST_CASE("Barrier: abort and reset racing waiters never hang or mix up rounds",
   barrier.wait();
   for (auto& t : last) t.join();
 }
+
+TEST_CASE("The locks work with std::unique_lock, std::scoped_lock and timed try_lock",
+          "[threading][lock]") {
+  spindle::Lock a;
+  spindle::RLock b;
+  spindle::Semaphore s(1);
+  spindle::Condition cv;
+  {
+    std::scoped_lock both(a, b);  // std::lock's deadlock avoidance uses try_lock
+    REQUIRE(a.locked());
+    REQUIRE(b.is_owned());
+  }
+  REQUIRE_FALSE(a.locked());
+  REQUIRE_FALSE(b.locked());
+  std::unique_lock ua(a, std::defer_lock);
+  REQUIRE(ua.try_lock_for(1ms));
+  std::unique_lock us(s, std::defer_lock);
+  REQUIRE(us.try_lock_until(Clock::now() + 1s));
+  REQUIRE(s.value() == 0);
+  us.unlock();
+  REQUIRE(s.value() == 1);
+  std::unique_lock uc(cv, std::defer_lock);
+  REQUIRE(uc.try_lock_for(0s));
+  bool other_got_a = true;
+  std::thread other([&] { other_got_a = a.try_lock(); });  // held by the main thread
+  other.join();
+  REQUIRE(ua.owns_lock());
+  REQUIRE_FALSE(other_got_a);
+}

@@ -90,6 +90,17 @@ long run_workers(const Options& o, C& counter) {
   return counter.count();
 }
 
+// Runs the workers over a LockingCounter and reports; returns the count.
+template <class C>
+long run_locking(const Options& o, C& counter, const char* lock_name) {
+  const long expected = o.how_many * o.workers;
+  std::printf("LockingCounter (%s), %ld workers x %ld:\n", lock_name, o.workers, o.how_many);
+  const long found = run_workers(o, counter);
+  std::printf("LockingCounter should be %ld, got %ld\n", expected, found);
+  std::printf("  %ld updates lost\n", expected - found);
+  return found;
+}
+
 int run(const Options& o) {
   const long expected = o.how_many * o.workers;
   Counter counter;
@@ -100,18 +111,10 @@ int run(const Options& o) {
   std::printf("  %ld updates lost\n\n", expected - found);
 
   LockingCounter<std::mutex> with_std;
-  std::printf("LockingCounter (std::mutex around the read and the write), %ld workers x %ld:\n",
-              o.workers, o.how_many);
-  const long locked = run_workers(o, with_std);
-  std::printf("LockingCounter should be %ld, got %ld\n", expected, locked);
-  std::printf("  %ld updates lost\n\n", expected - locked);
-
+  const long locked = run_locking(o, with_std, "std::mutex around the read and the write");
+  std::printf("\n");
   LockingCounter<spindle::Lock> with_spindle;
-  std::printf("LockingCounter (spindle::Lock, Python's threading.Lock), %ld workers x %ld:\n",
-              o.workers, o.how_many);
-  const long spindle_locked = run_workers(o, with_spindle);
-  std::printf("LockingCounter should be %ld, got %ld\n", expected, spindle_locked);
-  std::printf("  %ld updates lost\n", expected - spindle_locked);
+  const long spindle_locked = run_locking(o, with_spindle, "spindle::Lock, Python's threading.Lock");
   return locked == expected && spindle_locked == expected ? 0 : 1;
 }
 

@@ -24,6 +24,33 @@ namespace spindle {
 // once (Python rejects negative timeouts with ValueError; here they act as
 // zero, as everywhere in spindle); a huge one waits as long as it takes.
 
+namespace detail {
+
+/// The standard library's lock vocabulary (`lock`, `try_lock`, `unlock`,
+/// `try_lock_for`, `try_lock_until`) over Python's (`acquire`,
+/// `try_acquire`, `release`, `acquire(timeout)`), so that `std::lock_guard`,
+/// `std::unique_lock` and `std::scoped_lock` work with each primitive.
+template <class Derived>
+class LockableNames {
+public:
+  void lock() noexcept { self().acquire(); }
+  bool try_lock() noexcept { return self().try_acquire(); }
+  void unlock() { self().release(); }
+  template <class Rep, class Period>
+  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) noexcept {
+    return self().acquire(timeout);
+  }
+  template <class C, class Duration>
+  bool try_lock_until(std::chrono::time_point<C, Duration> when) noexcept {
+    return self().acquire(when - C::now());
+  }
+
+private:
+  Derived& self() noexcept { return static_cast<Derived&>(*this); }
+};
+
+}  // namespace detail
+
 /// A mutual-exclusion lock: Python's `threading.Lock`.
 ///
 /// Not owned by a thread: any thread may release it (as in Python), but
@@ -40,7 +67,7 @@ namespace spindle {
 /// spindle::Lock lock;
 /// { std::lock_guard hold(lock); ++counter; }
 /// ```
-class Lock {
+class Lock : public detail::LockableNames<Lock> {
 public:
   Lock() noexcept = default;
   Lock(const Lock&) = delete;
@@ -70,19 +97,6 @@ public:
   /// True if some thread holds the lock (a snapshot). Never blocks.
   bool locked() const noexcept { return core_.locked(); }
 
-  // The standard names, for std::lock_guard and friends.
-  void lock() noexcept { acquire(); }
-  bool try_lock() noexcept { return try_acquire(); }
-  void unlock() { release(); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) noexcept {
-    return acquire(timeout);
-  }
-  template <class Clock, class Duration>
-  bool try_lock_until(std::chrono::time_point<Clock, Duration> when) noexcept {
-    return acquire(when - Clock::now());
-  }
-
 private:
   friend class Condition;
   friend class Barrier;
@@ -96,7 +110,7 @@ private:
 /// a `std::logic_error` (Python's RuntimeError). Meets *TimedLockable*.
 /// Thread-safe, with the memory ordering of `Lock`. A nested acquire by the
 /// owner is a load and an increment.
-class RLock {
+class RLock : public detail::LockableNames<RLock> {
 public:
   RLock() noexcept = default;
   RLock(const RLock&) = delete;
@@ -149,18 +163,6 @@ public:
     return owner_.load(std::memory_order_relaxed) == detail::this_thread_token();
   }
 
-  void lock() noexcept { acquire(); }
-  bool try_lock() noexcept { return try_acquire(); }
-  void unlock() { release(); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> timeout) noexcept {
-    return acquire(timeout);
-  }
-  template <class Clock, class Duration>
-  bool try_lock_until(std::chrono::time_point<Clock, Duration> when) noexcept {
-    return acquire(when - Clock::now());
-  }
-
 private:
   friend class Condition;
 
@@ -210,7 +212,7 @@ private:
 /// { std::lock_guard hold(cv); ready = true; cv.notify(); }
 /// { std::unique_lock hold(cv); cv.wait_for([&] { return ready; }); }
 /// ```
-class Condition {
+class Condition : public detail::LockableNames<Condition> {
 public:
   /// A condition over its own `Lock`.
   Condition() noexcept : lock_(&own_) {}
@@ -244,10 +246,6 @@ public:
       lock_->release();
     }
   }
-  void lock() noexcept { acquire(); }
-  bool try_lock() noexcept { return try_acquire(); }
-  void unlock() { release(); }
-
   /// Releases the lock, sleeps until notified, and reacquires the lock.
   /// Blocks: until `notify`/`notify_all` picks this waiter.
   /// Throws: `std::logic_error` if the lock is not held.
@@ -395,7 +393,7 @@ private:
 /// Neither call enters the kernel unless a thread has to sleep. The value
 /// is held in 32 bits: a release past 4,294,967,295 permits throws
 /// `std::overflow_error` (Python's is unbounded).
-class Semaphore {
+class Semaphore : public detail::LockableNames<Semaphore> {
 public:
   /// Throws: `std::invalid_argument` if `value` is negative or over the maximum.
   explicit Semaphore(std::ptrdiff_t value = 1)
@@ -432,11 +430,6 @@ public:
 
   /// The permits available now (a snapshot; Python's `_value`).
   std::size_t value() const noexcept { return core_.value(); }
-
-  // For std::lock_guard: a Semaphore(1) used as a lock.
-  void lock() noexcept { acquire(); }
-  bool try_lock() noexcept { return try_acquire(); }
-  void unlock() { release(); }
 
 protected:
   Semaphore(std::ptrdiff_t value, bool bounded)
