@@ -270,10 +270,21 @@ inline bool futex_wait(atomic<std::uint32_t>& word, std::uint32_t expected,
     ++table->parked;
     table->asleep[w][me] = true;
     table->woken[w][me] = false;
-    if (deadline)
-      in_time = queue.wait_for(table->lock, 0, info);
-    else
-      queue.wait(table->lock, info);
+    for (;;) {
+      bool notified = true;
+      if (deadline)
+        notified = queue.wait_for(table->lock, 0, info);
+      else
+        queue.wait(table->lock, info);
+      if (table->woken[w][me]) break;  // dequeued by a futex_wake
+      if (!notified) {                 // timed out (or a spurious wake-up Relacy injects)
+        in_time = false;
+        break;
+      }
+      // A futex_wake dequeued another sleeper: the kernel leaves this one
+      // asleep. Sleep on, or return spuriously (EINTR): the search tries both.
+      if (rl::rand(2) == 0) break;
+    }
     table->asleep[w][me] = false;
   }
   table->lock.unlock(info);
@@ -281,9 +292,10 @@ inline bool futex_wait(atomic<std::uint32_t>& word, std::uint32_t expected,
 }
 
 // Returns how many sleepers it dequeued, as the kernel does: a sleeper
-// counts once, even if it has not run since. All sleepers are notified and
-// the ones not dequeued go back to sleep in futex_wait's caller's loop (a
-// spurious wake-up, which the callers tolerate).
+// counts once, even if it has not run since. All sleepers are notified; the
+// ones not dequeued go back to sleep inside futex_wait, as in the kernel
+// (which never wakes them), or return spuriously, as EINTR may: a protocol
+// that relied on a wake of one sleeper reaching the others is caught.
 inline int futex_wake(atomic<std::uint32_t>& word, int count, SPINDLE_DETAIL_RL_HERE) noexcept {
   ModelFutexes* table = ModelFutexes::current();
   RL_ASSERT(table != nullptr);
