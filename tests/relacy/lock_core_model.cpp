@@ -7,10 +7,10 @@
 // a lost wake-up leaves a thread parked in the modelled futex, which Relacy
 // reports as a deadlock. Checked by breaking the code on purpose: without
 // the futex_wake in FutexMutex::unlock or SemaphoreCore::release the mutex
-// and semaphore tests fail (DEADLOCK) within a few thousand executions.
-// The Condition tests check exclusion, ordering and the waiter list, but
-// not Condition's own futex_wake: the model's futex wakes spuriously, which
-// hides a missing wake of a per-waiter word (the Catch2 tests cover that).
+// and semaphore tests fail (DEADLOCK) within a few thousand executions;
+// without Condition::notify's futex_wake, "two waiters, two notifiers" fails
+// (DEADLOCK at execution 57,973; the model futex leaves sleepers that no
+// wake dequeued asleep, as the kernel does).
 #include "model.hpp"
 
 #include <spindle/detail/lock_core.hpp>
