@@ -919,3 +919,35 @@ TEST_CASE("The locks work with std::unique_lock, std::scoped_lock and timed try_
   REQUIRE(ua.owns_lock());
   REQUIRE_FALSE(other_got_a);
 }
+
+TEST_CASE("Barrier: an action that resets the barrier breaks its round but leaves it usable",
+          "[threading][barrier]") {
+  spindle::Barrier* self = nullptr;
+  int actions = 0;
+  spindle::Barrier barrier(2, [&] {
+    if (++actions == 1) self->reset();  // only the first round resets itself
+  });
+  self = &barrier;
+  bool other_broken = false;
+  std::thread other([&] {
+    try {
+      barrier.wait();
+    } catch (const spindle::BrokenBarrierError&) {
+      other_broken = true;
+    }
+  });
+  bool main_broken = false;
+  try {
+    barrier.wait();
+  } catch (const spindle::BrokenBarrierError&) {
+    main_broken = true;
+  }
+  other.join();
+  REQUIRE(other_broken);  // the waiter of the reset round, and
+  REQUIRE(main_broken);   // the thread that ran the action
+  REQUIRE_FALSE(barrier.broken());  // reset, not abort: ready for the next round
+  std::thread again([&] { barrier.wait(); });
+  REQUIRE(barrier.wait() < 2);
+  again.join();
+  REQUIRE(actions == 2);
+}

@@ -138,18 +138,21 @@ public:
   explicit SemaphoreCore(std::uint32_t value) noexcept : count_(value) {}
 
   // Takes a permit if there is one. A CAS that fails because another thread
-  // changed the count first backs off before the retry (measured with 4
-  // threads and 2 permits on 2 cores: 31 ns per acquire/release retrying at
-  // once, 15-16 ns with exponential backoff, std::counting_semaphore 12-22 ns).
-  bool try_acquire() noexcept {
+  // changed the count first backs off before the retry (in a standalone loop
+  // of 4 threads, 2 permits, 2 cores: 31 ns per acquire/release retrying at
+  // once, 15-16 ns with exponential backoff; threading_bench's 4- and 8-thread
+  // rows still trail std::counting_semaphore, see README).
+  // `order` is the ordering of the reads and the successful CAS: acquire
+  // for a plain take, seq_cst for a registered sleeper (its half of the
+  // wake-up protocol above).
+  bool try_acquire(std::memory_order order = std::memory_order_acquire) noexcept {
+    const auto read = order == std::memory_order_seq_cst ? order : std::memory_order_relaxed;
     ContentionBackoff contention;
-    std::uint32_t c = count_.load(std::memory_order_relaxed);
+    std::uint32_t c = count_.load(read);
     while (c != 0) {
-      if (count_.compare_exchange_weak(c, c - 1, std::memory_order_acquire,
-                                       std::memory_order_relaxed))
-        return true;
+      if (count_.compare_exchange_weak(c, c - 1, order, read)) return true;
       contention.pause();
-      c = count_.load(std::memory_order_relaxed);
+      c = count_.load(read);
     }
     return false;
   }
@@ -171,7 +174,7 @@ public:
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     bool got = false;
     for (;;) {
-      if (try_acquire_seq_cst()) {
+      if (try_acquire(std::memory_order_seq_cst)) {
         got = true;
         break;
       }
@@ -203,16 +206,6 @@ public:
   std::uint32_t value() const noexcept { return count_.load(std::memory_order_relaxed); }
 
 private:
-  bool try_acquire_seq_cst() noexcept {
-    std::uint32_t c = count_.load(std::memory_order_seq_cst);
-    while (c != 0) {
-      if (count_.compare_exchange_weak(c, c - 1, std::memory_order_seq_cst,
-                                       std::memory_order_seq_cst))
-        return true;
-    }
-    return false;
-  }
-
   atomic<std::uint32_t> count_;
   atomic<std::uint32_t> sleepers_{0};
 };
