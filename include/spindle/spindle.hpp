@@ -2,6 +2,7 @@
 // spindle/spindle.hpp - umbrella header: includes every public header.
 #pragma once
 
+#include "asyncio.hpp"
 #include "errors.hpp"
 #include "event.hpp"
 #include "executor.hpp"
