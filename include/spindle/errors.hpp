@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -124,6 +125,38 @@ public:
 class BrokenBarrierError : public Error {
 public:
   using Error::Error;
+};
+
+/// Several exceptions at once: Python 3.11's `ExceptionGroup`, raised by
+/// `asyncio::TaskGroup` with every exception its tasks (and its body)
+/// raised, in the order they happened. `asyncio::CancelledError` is never
+/// among them. The message names how many there are and the first one's.
+class ExceptionGroup : public Error {
+public:
+  ExceptionGroup(const std::string& message, std::vector<std::exception_ptr> exceptions)
+      : Error(describe(message, exceptions)), exceptions_(std::move(exceptions)) {}
+
+  /// Every exception, in order: Python's `exceptions`.
+  const std::vector<std::exception_ptr>& exceptions() const noexcept { return exceptions_; }
+
+private:
+  static std::string describe(const std::string& message,
+                              const std::vector<std::exception_ptr>& all) {
+    std::string text = message + " (" + std::to_string(all.size()) + " sub-exception" +
+                       (all.size() == 1 ? "" : "s") + ")";
+    if (!all.empty()) {
+      try {
+        std::rethrow_exception(all.front());
+      } catch (const std::exception& e) {
+        text += "; first: ";
+        text += e.what();
+      } catch (...) {
+      }
+    }
+    return text;
+  }
+
+  std::vector<std::exception_ptr> exceptions_;
 };
 
 /// A system call failed with an errno: Python's `OSError`. Thrown by the

@@ -332,8 +332,8 @@ namespace detail {
 // `sleep(d)`: parks the task on a timer; `sleep(0)` (or negative) yields.
 class SleepAwaiter final : Suspension, TimerNode {
 public:
-  explicit SleepAwaiter(Clock::time_point when, bool yield) noexcept : yield_(yield) {
-    this->when = when;
+  explicit SleepAwaiter(Clock::time_point due, bool yield) noexcept : yield_(yield) {
+    this->when = due;
   }
   SleepAwaiter(SleepAwaiter&& o) noexcept : yield_(o.yield_) { when = o.when; }
   ~SleepAwaiter() {

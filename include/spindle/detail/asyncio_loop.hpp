@@ -350,12 +350,30 @@ public:
   // The exception the task ended with (the CancelledError if cancelled).
   const std::exception_ptr& error() const noexcept { return error_; }
   void mark_retrieved() noexcept { log_error_ = false; }
+  // Its exception will never be reported as "never retrieved" (a gather
+  // that already failed, a shield whose awaiter was cancelled: Python marks
+  // those retrieved).
+  void set_quiet() noexcept {
+    quiet_ = true;
+    log_error_ = false;
+  }
   bool taken() const noexcept { return taken_; }
   void set_taken() noexcept { taken_ = true; }
   void add_done(DoneNode* n) noexcept { done_.push_back(n); }
   void remove_done(DoneNode* n) noexcept { done_.remove(n); }
 
   void run() override;  // one step
+  // Runs the first step now, nested in the running task's step, instead of
+  // from the ready queue (for gather's outer task, which must be parked on
+  // its children before anybody can cancel it). The task must be new and
+  // not scheduled.
+  void start_now() noexcept {
+    LoopCore& loop = *loop_;
+    TaskCore* outer = std::exchange(loop.current_task_, nullptr);
+    started_ = true;
+    run_step(loop);
+    loop.current_task_ = outer;
+  }
   void drop() noexcept override {}
   std::string describe() const override { return "<Task name='" + name() + "'>"; }
   void abandon() noexcept;  // the loop closes with this task pending
@@ -365,6 +383,7 @@ public:
 
 private:
   ~TaskCore();
+  void run_step(LoopCore& loop) noexcept;
   void finish() noexcept;
   void complete() noexcept;
   void set_cancel_message(const std::string& m) {
@@ -389,6 +408,7 @@ private:
   bool must_cancel_ = false;
   bool log_error_ = false;  // finished with an exception nobody asked for
   bool taken_ = false;      // a move-only value was moved out
+  bool quiet_ = false;      // see set_quiet()
 };
 
 // The task running now on this thread's loop.
@@ -406,7 +426,7 @@ inline TaskCore& running_task(const char* what) {
 // A callback posted to a loop's inbox: puts the callback into the ready
 // queue when the loop drains the inbox (or, at close, runs it right there).
 struct PostedCallback final : Inbox::Item {
-  explicit PostedCallback(CallbackCore* cb) noexcept : cb(cb) {}
+  explicit PostedCallback(CallbackCore* callback) noexcept : cb(callback) {}
   ~PostedCallback() override {
     if (cb) cb->release();
   }
@@ -681,6 +701,10 @@ inline void TaskCore::run() {
       return;
     }
   }
+  run_step(loop);
+}
+
+inline void TaskCore::run_step(LoopCore& loop) noexcept {
   ++refs_;  // a done callback may drop the last handle during the step
   loop.current_task_ = this;
   drive(resume_);
@@ -699,7 +723,7 @@ inline void TaskCore::finish() noexcept {
       status_ = Status::cancelled;
     } catch (...) {
       status_ = Status::finished;
-      log_error_ = true;
+      log_error_ = !quiet_;
     }
   } else if (must_cancel_) {
     // Cancelled while running, and it returned before reaching another
