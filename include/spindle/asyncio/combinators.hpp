@@ -133,7 +133,7 @@ public:
   // CancelledError if the task was cancelled while parked.
   void finish_wait() {
     detach();
-    if (cancelled_) throw task_->cancelled_error();
+    if (cancelled_) throw task_->deliver_cancel();
     if (task_) task_->throw_if_must_cancel();
   }
 
@@ -214,7 +214,7 @@ public:
       quiet_rest();
       std::rethrow_exception(first_failure_->error());
     }
-    if (cancel_requested_ || must_cancel) throw parked_task()->cancelled_error();
+    if (cancel_requested_ || must_cancel) throw parked_task()->deliver_cancel();
   }
 
 private:
@@ -419,7 +419,7 @@ public:
   }
   T await_resume() {
     if (linked) core()->remove_done(this);
-    if (cancelled_) throw task_->cancelled_error();
+    if (cancelled_) throw task_->deliver_cancel();
     if (task_) task_->throw_if_must_cancel();
     return task_outcome<T>(*core());
   }
@@ -590,55 +590,6 @@ inline Timeout(timeout)(std::nullopt_t) { return Timeout(std::nullopt); }
 /// A `Timeout` at `when`: Python's `asyncio.timeout_at(when)`.
 inline Timeout timeout_at(std::chrono::steady_clock::time_point when) { return Timeout(when); }
 
-namespace detail {
-template <class A, class T = awaited_t<A>>
-Coroutine<T> wait_for_now(A aw) {
-  // Python's wait_for with timeout <= 0: run it as a task, cancel it, and
-  // wait for the cancellation to land.
-  Task<T> task = ensure_task(std::move(aw));
-  if (!TaskAccess::core(task)->done()) {
-    task.cancel();
-    try {
-      co_await shield(task);
-    } catch (const CancelledError&) {
-      task.cancel();  // we were cancelled ourselves: pass it on, and report it
-      throw;
-    }
-  }
-  try {
-    co_return task_outcome<T>(*TaskAccess::core(task));
-  } catch (const CancelledError&) {
-    throw TimeoutError("asyncio::wait_for: timed out (timeout <= 0)");
-  }
-}
-
-template <class A, class T = awaited_t<A>>
-Coroutine<T> wait_for_impl(A aw, Clock::time_point deadline, double seconds) {
-  Timeout scope(deadline);
-  try {
-    co_return co_await scope.run(std::move(aw));
-  } catch (const TimeoutError&) {
-    throw TimeoutError("asyncio::wait_for: timed out after " + spindle::detail::seconds_text(seconds) +
-                       " s");
-  }
-}
-}  // namespace detail
-
-/// Awaits `aw` for at most `timeout`: Python's `asyncio.wait_for(aw,
-/// timeout)` (3.12 semantics). If time runs out, `aw` is cancelled (a
-/// coroutine receives `CancelledError` at its current `co_await`; a task is
-/// cancelled), its cancellation is waited for, and `spindle::TimeoutError`
-/// is thrown. A zero or negative timeout runs `aw` as a task and cancels it
-/// at once (it still wins if it is already done or ignores the cancel).
-/// Where it throws `CancelledError`: if the awaiting task is cancelled.
-template <class A, class Rep, class Period>
-Coroutine<detail::awaited_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> timeout) {
-  if (timeout <= timeout.zero()) return detail::wait_for_now(std::move(aw));
-  return detail::wait_for_impl(
-      std::move(aw), detail::Clock::now() + std::chrono::ceil<detail::Clock::duration>(timeout),
-      std::chrono::duration<double>(timeout).count());
-}
-
 /// When `wait` returns: Python's FIRST_COMPLETED, FIRST_EXCEPTION and
 /// ALL_COMPLETED (the same enum as `spindle::wait` for thread futures).
 using spindle::ReturnWhen;
@@ -708,6 +659,52 @@ Coroutine<WaitResult<T>> wait(std::vector<Task<T>> tasks, ReturnWhen return_when
                               std::chrono::duration<Rep, Period> timeout) {
   return detail::wait_impl(std::move(tasks), return_when,
                            detail::Clock::now() + std::chrono::ceil<detail::Clock::duration>(timeout));
+}
+
+namespace detail {
+template <class A, class T = awaited_t<A>>
+Coroutine<T> wait_for_now(A aw) {
+  // Python's wait_for with timeout <= 0: run it as a task, cancel it, and
+  // wait for the cancellation to land.
+  Task<T> task = ensure_task(std::move(aw));
+  if (!TaskAccess::core(task)->done()) {
+    task.cancel();
+    // Waits without taking the outcome; a cancellation of ours propagates.
+    WaitWatch watch({TaskAccess::core(task)}, ReturnWhen::all_completed);
+    co_await watch;
+  }
+  try {
+    co_return task_outcome<T>(*TaskAccess::core(task));
+  } catch (const CancelledError&) {
+    throw TimeoutError("asyncio::wait_for: timed out (timeout <= 0)");
+  }
+}
+
+template <class A, class T = awaited_t<A>>
+Coroutine<T> wait_for_impl(A aw, Clock::time_point deadline, double seconds) {
+  Timeout scope(deadline);
+  try {
+    co_return co_await scope.run(std::move(aw));
+  } catch (const TimeoutError&) {
+    throw TimeoutError("asyncio::wait_for: timed out after " + spindle::detail::seconds_text(seconds) +
+                       " s");
+  }
+}
+}  // namespace detail
+
+/// Awaits `aw` for at most `timeout`: Python's `asyncio.wait_for(aw,
+/// timeout)` (3.12 semantics). If time runs out, `aw` is cancelled (a
+/// coroutine receives `CancelledError` at its current `co_await`; a task is
+/// cancelled), its cancellation is waited for, and `spindle::TimeoutError`
+/// is thrown. A zero or negative timeout runs `aw` as a task and cancels it
+/// at once (it still wins if it is already done or ignores the cancel).
+/// Where it throws `CancelledError`: if the awaiting task is cancelled.
+template <class A, class Rep, class Period>
+Coroutine<detail::awaited_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> timeout) {
+  if (timeout <= timeout.zero()) return detail::wait_for_now(std::move(aw));
+  return detail::wait_for_impl(
+      std::move(aw), detail::Clock::now() + std::chrono::ceil<detail::Clock::duration>(timeout),
+      std::chrono::duration<double>(timeout).count());
 }
 
 /// The tasks of `as_completed`, in the order they finish: Python 3.13's

@@ -248,7 +248,11 @@ public:
   /// Wraps `coro` in a task scheduled on this loop: Python's
   /// `loop.create_task`. Defined in asyncio/task.hpp.
   template <class T>
-  Task<T> create_task(Coroutine<T> coro, TaskOptions options = {});
+  Task<T> create_task(Coroutine<T> coro, TaskOptions options);
+  /// `create_task(coro)` with a default name (see asyncio::create_task for
+  /// why this is an overload).
+  template <class T>
+  Task<T> create_task(Coroutine<T> coro);
 
   /// Runs `fn(args...)` on `executor` (anything with a spindle-style
   /// `submit` returning `spindle::Future`) and returns an awaitable for its

@@ -281,6 +281,11 @@ private:
 };
 
 template <class T>
+Task<T> EventLoop::create_task(Coroutine<T> coro) {
+  return create_task(std::move(coro), TaskOptions());
+}
+
+template <class T>
 Task<T> EventLoop::create_task(Coroutine<T> coro, TaskOptions options) {
   check_open("create_task");
   check_thread("create_task");
@@ -302,8 +307,18 @@ Task<T> EventLoop::create_task(Coroutine<T> coro, TaskOptions options) {
 /// Throws: `std::logic_error` if no loop runs on this thread or `coro` was
 /// awaited already.
 template <class T>
-Task<T> create_task(Coroutine<T> coro, TaskOptions options = {}) {
+Task<T> create_task(Coroutine<T> coro, TaskOptions options) {
   return get_running_loop().create_task(std::move(coro), std::move(options));
+}
+/// `create_task(coro)` with a default name. (An overload rather than a
+/// default argument: g++ 12 destroys an aggregate temporary such as a
+/// defaulted `TaskOptions{}` twice when the call is the operand of
+/// `co_await`, as in `co_await create_task(f())`. The same bug hits any
+/// aggregate with a destructor written in a `co_await` expression, so with
+/// g++ 12 write `auto t = create_task(f(), {.name = "n"}); co_await t;`.)
+template <class T>
+Task<T> create_task(Coroutine<T> coro) {
+  return get_running_loop().create_task(std::move(coro), TaskOptions());
 }
 
 /// The task running now: Python's `asyncio.current_task()`; an empty
@@ -352,7 +367,7 @@ public:
     task_->suspend_on(h, this);
   }
   void await_resume() {
-    if (cancelled_) throw task_->cancelled_error();
+    if (cancelled_) throw task_->deliver_cancel();
     task_->throw_if_must_cancel();
   }
 

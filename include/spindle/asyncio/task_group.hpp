@@ -61,7 +61,12 @@ public:
   /// is shutting down after a failure (the coroutine is destroyed
   /// unstarted, as in Python 3.13).
   template <class T>
-  Task<T> create_task(Coroutine<T> coro, TaskOptions options = {}) {
+  Task<T> create_task(Coroutine<T> coro) {
+    return create_task(std::move(coro), TaskOptions());
+  }
+  /// As `create_task(coro)`, with a name.
+  template <class T>
+  Task<T> create_task(Coroutine<T> coro, TaskOptions options) {
     if (finished_) throw std::logic_error("spindle::asyncio::TaskGroup::create_task: the TaskGroup is finished");
     if (aborting_)
       throw std::logic_error("spindle::asyncio::TaskGroup::create_task: the TaskGroup is shutting down");

@@ -73,7 +73,7 @@ public:
   }
   T await_resume() {
     if (link_) link_->target = nullptr;
-    if (cancelled_) throw task_->cancelled_error();
+    if (cancelled_) throw task_->deliver_cancel();
     if (task_) task_->throw_if_must_cancel();
     try {
       if constexpr (std::is_void_v<T>) {

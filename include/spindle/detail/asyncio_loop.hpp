@@ -342,6 +342,13 @@ public:
   // A leaf resumes: a cancel that arrived after the wake-up (or while
   // the task was queued) is thrown here.
   bool take_must_cancel() noexcept { return std::exchange(must_cancel_, false); }
+  // The CancelledError a leaf throws into the task: it answers every
+  // cancel requested so far, so a pending one is consumed (Python's step
+  // throws one CancelledError and clears _must_cancel).
+  CancelledError deliver_cancel() {
+    must_cancel_ = false;
+    return cancelled_error();
+  }
   void throw_if_must_cancel() {
     if (take_must_cancel()) throw cancelled_error();
   }

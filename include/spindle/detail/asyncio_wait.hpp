@@ -43,7 +43,7 @@ public:
   // is `void()`.
   template <class PassOn>
   void resume(PassOn&& pass_on) {
-    if (state_ == State::cancelled) throw task_->cancelled_error();
+    if (state_ == State::cancelled) throw task_->deliver_cancel();
     if (task_ && task_->take_must_cancel()) {
       pass_on();
       throw task_->cancelled_error();
