@@ -34,7 +34,8 @@ event loop (spindle::asyncio::run), the spinner is a task that awaits
 asyncio::sleep(0.1 s) between frames, and supervisor() cancels it when slow()
 returns; the spinner catches CancelledError, clears its line and ends. With
 --prime, slow() computes without awaiting: it blocks the event loop, so the
-spinner task never runs at all (the book's "breaking the spinner" experiment).
+spinner task never runs at all (a blocking call in a coroutine stalls every
+task on its loop).
 
 Options:
   --mode MODE      thread (spinner_thread.py; the default) or async
