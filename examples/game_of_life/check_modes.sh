@@ -9,7 +9,7 @@ shift
 serial=$("$prog" --mode serial "$@") || { echo "check_modes.sh: serial failed" >&2; exit 1; }
 printf '%s\n' "$serial"
 [ -n "$serial" ] || { echo "check_modes.sh: serial printed nothing" >&2; exit 1; }
-for mode in threads queue queue2 pool; do
+for mode in threads queue queue2 pool coroutine; do
   out=$("$prog" --mode "$mode" "$@") || { echo "check_modes.sh: $mode failed" >&2; exit 1; }
   if [ "$out" != "$serial" ]; then
     echo "check_modes.sh: $mode differs from serial:" >&2

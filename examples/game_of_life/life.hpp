@@ -559,12 +559,13 @@ inline Grid simulate_pool(spindle::ThreadPoolExecutor& pool, const Grid& grid, c
 // ---------------------------------------------------------------------------
 // The physics of blocking I/O.
 
-/// The ways this file computes a generation.
-enum class Strategy { serial, threads, queue, queue2, pool };
+/// The ways this file (and life_async.hpp: coroutine) computes a generation.
+enum class Strategy { serial, threads, queue, queue2, pool, coroutine };
 
 /// The time one generation should take if only the blocking I/O cost
 /// anything (each call blocks `latency`): serial does the `cells` calls one
-/// after another; a thread per cell does them all at once; `workers`
+/// after another; a thread per cell, or a task per cell awaiting its I/O
+/// (coroutine), does them all at once; `workers`
 /// threads (queue, pool) do them in ceil(cells / workers) rounds; queue2's
 /// two phases overlap, so it takes phase 1's rounds plus one latency for the
 /// last round's game_logic.
@@ -573,7 +574,8 @@ Duration physics(Strategy strategy, std::size_t cells, std::size_t workers, Dura
   const auto rounds = static_cast<typename Duration::rep>((cells + workers - 1) / workers);
   switch (strategy) {
     case Strategy::serial: return latency * static_cast<typename Duration::rep>(cells);
-    case Strategy::threads: return latency;
+    case Strategy::threads:
+    case Strategy::coroutine: return latency;
     case Strategy::queue:
     case Strategy::pool: return latency * rounds;
     case Strategy::queue2: return latency * (rounds + 1);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-// examples/game_of_life/main.cpp - Effective Python Items 56-59: the Game of
+// examples/game_of_life/main.cpp - Effective Python Items 56-60: the Game of
 // Life with blocking I/O in game_logic, run serially, with a thread per cell,
-// through ClosableQueue pipelines, and on a ThreadPoolExecutor.
+// through ClosableQueue pipelines, and on a ThreadPoolExecutor; and with
+// awaited I/O, a spindle::asyncio task per cell.
 #include "life.hpp"
+#include "life_async.hpp"
 
 #include "cli.hpp"
 
@@ -24,9 +26,9 @@ namespace {
 
 constexpr const char* usage_text = R"(Usage: game_of_life [options]
 
-Effective Python Items 56-59: Conway's Game of Life on a wrapping grid, one
+Effective Python Items 56-60: Conway's Game of Life on a wrapping grid, one
 generation at a time, where game_logic does blocking I/O (the book's
-my_socket.recv). Prints the generations side by side (the book's
+my_socket.recv), or, in coroutine mode, awaits it. Prints the generations side by side (the book's
 ColumnPrinter); with the defaults, the book's five generations of a glider
 on a 5x9 grid, the same in every mode.
 
@@ -40,6 +42,9 @@ Options:
                                   game_logic, each in workers (Item 58)
                          pool     a ThreadPoolExecutor, one future per cell
                                   (Item 59)
+                         coroutine  game_logic is a coroutine awaiting its
+                                  I/O; an asyncio task per cell, all
+                                  awaited, on one event loop (Item 60)
                        (default serial)
   --height N           grid height (default 5)
   --width N            grid width (default 9)
@@ -49,7 +54,8 @@ Options:
   --seed N             start from a random grid (about a third alive) made
                        from seed N instead of the glider
   --io-latency-ms L    each game_logic call (and count_neighbors in queue2)
-                       blocks for L ms; then the time per generation is
+                       blocks for L ms (in coroutine mode: awaits
+                       asyncio::sleep(L)); then the time per generation is
                        printed beside what the physics predicts
   --fail-at Y,X        game_logic raises an I/O error at cell (Y, X): every
                        mode but threads stops with a SimulationError caused
@@ -81,8 +87,10 @@ Mode parse_mode(std::string_view text) {
   if (text == "queue") return Mode::queue;
   if (text == "queue2") return Mode::queue2;
   if (text == "pool") return Mode::pool;
-  throw cli::UsageError("--mode must be one of serial, threads, queue, queue2, pool; got '" +
-                        std::string(text) + "'");
+  if (text == "coroutine") return Mode::coroutine;
+  throw cli::UsageError(
+      "--mode must be one of serial, threads, queue, queue2, pool, coroutine; got '" +
+      std::string(text) + "'");
 }
 
 life::Cell parse_cell(std::string_view text) {
@@ -122,7 +130,8 @@ Options parse_options(cli::Args& args) {
   if (o.fail_at && (o.fail_at->y >= o.height || o.fail_at->x >= o.width))
     throw cli::UsageError("--fail-at " + life::to_string(*o.fail_at) + " is outside the " +
                           std::to_string(o.height) + "x" + std::to_string(o.width) + " grid");
-  if (o.workers && (o.mode == Mode::serial || o.mode == Mode::threads))
+  if (o.workers && (o.mode == Mode::serial || o.mode == Mode::threads ||
+                    o.mode == Mode::coroutine))
     throw cli::UsageError("--workers applies to the queue, queue2 and pool modes, not " +
                           o.mode_name);
   return o;
@@ -157,6 +166,7 @@ public:
       case Mode::queue:
       case Mode::queue2: return queues_->simulate(grid);
       case Mode::pool: return life::simulate_pool(*pool_, grid, game_);
+      case Mode::coroutine: return life::simulate_coroutine(grid, game_);
     }
     return grid;  // unreachable: every mode is handled above
   }
@@ -188,7 +198,8 @@ void print_physics(const Options& o, std::size_t cells, std::size_t workers, dou
   std::string formula;
   switch (o.mode) {
     case Mode::serial: formula = "cells x L = " + c + " x " + l; break;
-    case Mode::threads: formula = "L (every cell waits at once)"; break;
+    case Mode::threads:
+    case Mode::coroutine: formula = "L (every cell waits at once)"; break;
     case Mode::queue:
     case Mode::pool: formula = "ceil(cells / workers) x L = ceil(" + c + " / " + w + ") x " + l; break;
     case Mode::queue2:
@@ -266,9 +277,11 @@ int run(const Options& o) {
     std::cout << std::flush;
     const double per_generation =
         std::chrono::duration<double, std::milli>(elapsed).count() / o.generations;
-    std::printf("%s: %zu cells, %s blocking I/O per game_logic call%s", o.mode_name.c_str(),
-                grid.cells(), format_ms(o.latency_ms).c_str(),
+    std::printf("%s: %zu cells, %s %s per game_logic call%s", o.mode_name.c_str(), grid.cells(),
+                format_ms(o.latency_ms).c_str(),
+                o.mode == Mode::coroutine ? "awaited I/O (asyncio::sleep)" : "blocking I/O",
                 o.mode == Mode::queue2 ? " and per count_neighbors call" : "");
+    if (o.mode == Mode::coroutine) std::printf(", a task per cell on one event loop");
     if (o.mode == Mode::queue || o.mode == Mode::queue2 || o.mode == Mode::pool)
       std::printf(", %zu workers%s", simulator.workers(), o.mode == Mode::queue2 ? " per phase" : "");
     std::printf("\n");
