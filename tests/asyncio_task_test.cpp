@@ -365,3 +365,23 @@ TEST_CASE("many tasks sleeping concurrently finish together", "[asyncio][task][t
   CHECK(took < 10s);
 }
 
+
+TEST_CASE("a task cancelled twice that catches the one CancelledError and returns is not cancelled", "[asyncio][task][cancel]") {
+  asyncio::run([]() -> Coroutine<void> {
+    auto stubborn = []() -> Coroutine<int> {
+      try {
+        co_await asyncio::sleep(10s);
+      } catch (const asyncio::CancelledError&) {
+        co_return -1;  // Python delivers one CancelledError for both requests
+      }
+      co_return 1;
+    };
+    Task<int> t = asyncio::create_task(stubborn());
+    co_await asyncio::sleep(0s);
+    CHECK(t.cancel());
+    CHECK(t.cancel());
+    int v = co_await t;
+    CHECK(v == -1);
+    CHECK_FALSE(t.cancelled());
+  }());
+}
